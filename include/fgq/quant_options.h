@@ -1,0 +1,19 @@
+#pragma once
+// Options of load-time FGQ quantization (public: part of the embedding API).
+#include <string>
+
+namespace fgq {
+
+struct QuantOptions {
+  int group = 4;                     // N: weights per (alpha, delta) group along input channels
+  std::string threshold = "exact";  // exact | twn
+  int act_bits = 8;                  // 8 | 4 | 0 (0 = keep FP32 activations)
+  std::string act_calib = "mse";     // max | percentile | mse
+  float percentile = 99.99f;
+  bool pow2_scales = false;          // dynamic fixed point
+  bool ternarize_first = false;      // first conv: ternary, else kept at 8-bit weights
+  bool ternarize_last = false;       // classifier: ternary, else kept at 8-bit weights
+  bool stats_correction = true;      // BN re-estimation / per-channel moment matching
+};
+
+}  // namespace fgq
