@@ -1,6 +1,7 @@
 #pragma once
-// Graph rewrites. Order used by the loader:
-//   drop_identities -> fold_constants -> fold_batchnorm -> (quantization) -> fuse_conv_activation
+// Graph rewrites. Order used by the loader (graph/prepare.h):
+//   drop_identities -> fold_constants -> make_pads_explicit -> fold_batchnorm
+//   -> fuse_pad_into_conv_pool -> (quantization) -> fuse_conv_activation
 #include "graph/ir.h"
 
 namespace fgq {
@@ -8,7 +9,9 @@ namespace fgq {
 // Remove Identity and Dropout (inference) nodes, rewiring their consumers.
 void drop_identities(Graph& g);
 // Evaluate nodes whose inputs are all constants (Shape/Gather/Concat/Unsqueeze/Reshape chains
-// of exported Flatten logic, etc.) into constants.
+// of exported Flatten logic, etc.) into constants. Shape(activation) folds too: dim 0 is the
+// batch, and a Reshape target built from it keeps the batch as 0 ("copy input dim"). Infers
+// shapes at batch 1 along the way.
 void fold_constants(Graph& g);
 // Fold BatchNormalization that follows a Conv (sole consumer) into the conv weights and bias.
 // The BN parameters stay on the conv node as attributes "bn_gamma", "bn_beta", "bn_mean",
@@ -20,5 +23,13 @@ void fold_batchnorm(Graph& g);
 // becomes Conv with a 4th input (the residual) and activation. Only when the intermediate value
 // has a single consumer and is not a graph output.
 void fuse_conv_activation(Graph& g);
+
+// Replaces auto_pad (SAME_UPPER/SAME_LOWER/VALID) on Conv and pools by explicit "pads".
+// Needs inferred shapes (the padding depends on the input size).
+void make_pads_explicit(Graph& g);
+// A constant zero Pad on H/W whose only reader is a Conv (any), or a MaxPool (ceil_mode 0)
+// reading a non-negative value (a Relu output or a Conv with activation="Relu"), is merged into
+// that op's pads. Run make_pads_explicit first: ops still using auto_pad are left alone.
+void fuse_pad_into_conv_pool(Graph& g);
 
 }  // namespace fgq

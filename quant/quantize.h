@@ -2,11 +2,13 @@
 // Load-time FGQ quantization of a prepared (BN-folded, NOT yet activation-fused) graph:
 // ternary weights in groups of N, 8/4-bit activations (simulated: FakeQuant nodes), and
 // per-channel statistics correction on calibration images.
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "fgq/quant_options.h"
 #include "graph/ir.h"
+#include "quant/act_quant.h"
 
 namespace fgq {
 
@@ -22,10 +24,37 @@ struct LayerQuantStats {
 struct QuantReport {
   std::vector<LayerQuantStats> layers;
   double weight_sparsity = 0;        // over all ternarized weights
-  double mults_removed = 0;          // 1 - 1/N over ternarized weights
+  double mults_removed = 0;          // 1 - groups/weights over ternarized weights (1 - 1/N when N | C)
+  // Added by quant/: what an integer pipeline (and a later run) needs, and what the run cost.
+  ActCalibTable act_params;          // per FakeQuant, keyed by the name of the value it reads
+  int corrected_layers = 0;          // convs whose per-channel statistics were corrected
+  size_t calib_arena_bytes = 0;      // executor arena of the calibration pass (whole batch)
+  double seconds = 0;                // wall time of quantize_graph
 };
 
 // calib: n_calib preprocessed images, contiguous (n_calib x C x H x W).
+// Every Conv/Gemm/MatMul with constant weights gets quantized weights (ternary, or 8-bit for the first conv / last layer
+// unless ternarize_first/last; see quant/layer_weights.h for the fgq_* node attributes that
+// keep t, alpha and the int8 scales retrievable), and with act_bits > 0 a "FakeQuant" node
+// (attrs scale, qmin, qmax, bits) in front of its data input. Statistics correction and
+// activation calibration share ONE executor pass over all n_calib images as one batch: layer by
+// layer, each conv output is corrected in place before later layers read it, and each FakeQuant
+// is calibrated on the corrected values it sees. Convs with bn_* attributes get their BN
+// re-estimated (quant/stats_correction.h); other convs are moment-matched to the FP32 graph,
+// measured in one extra FP32 pass. Gemm/MatMul outputs are not corrected. Layers kept at 8-bit weights also get 8-bit
+// inputs when act_bits is 4.
 QuantReport quantize_graph(Graph& g, const QuantOptions& opt, const float* calib, int n_calib);
+
+// The same with the graph runner passed in (quant/ sits below runtime/ in the layering):
+// run(graph, input, batch, observer) executes `graph` on `batch` images, calls observer after
+// every node with that node's output over the whole batch (which it may modify in place before
+// later nodes read it), and returns the bytes of activation memory it used.
+// quantize_graph() above is this with runtime/'s Executor (quant/quantize_executor.cpp).
+using GraphObserver = std::function<void(const Graph& run_graph, const Node& node, float* out,
+                                         const Shape& shape)>;
+using GraphRunner = std::function<size_t(const Graph& g, const float* input, int batch,
+                                         const GraphObserver& observer)>;
+QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,
+                                int n_calib, const GraphRunner& run);
 
 }  // namespace fgq

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include <onnx/onnx-ml.pb.h>
+#include <onnx/onnx_pb.h>  // defines ONNX_API before including onnx-ml.pb.h
 
 namespace fgq::test {
 

@@ -1,0 +1,84 @@
+#pragma once
+// fgq: an inference runtime for ternary-weight CNNs (FGQ). The embedding API:
+//
+//   fgq::Model model = fgq::Model::load("models/resnet50.onnx");
+//   model.quantize(fgq::QuantOptions{}, calibration_image_paths);   // optional: FGQ N=4, 8-bit
+//   fgq::Session session(model);
+//   for (auto& p : session.classify({"cat.jpg"})[0]) std::cout << p.class_index << " " << p.score;
+//
+// Every failure is an fgq::Error whose message is one line naming the file and the problem.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fgq/error.h"
+#include "fgq/quant_options.h"
+
+namespace fgq {
+
+struct Prediction {
+  int class_index = -1;
+  float score = 0;     // softmax probability
+};
+
+// What quantization did, over the whole network.
+struct QuantSummary {
+  int ternary_layers = 0;
+  int int8_layers = 0;
+  double weight_sparsity = 0;   // fraction of ternary weights that are zero
+  double mults_removed = 0;     // 1 - 1/N over ternary weights
+};
+
+class Model {
+ public:
+  static Model load(const std::string& onnx_path);
+  // `name` stands for the file name in error messages.
+  static Model load_from_memory(const void* data, size_t size, const std::string& name = "<memory>");
+
+  // FGQ at load time: ternarize weights, calibrate activations and correct per-channel
+  // statistics on the given images (file paths, preprocessed like inference images).
+  QuantSummary quantize(const QuantOptions& options, const std::vector<std::string>& calib_images);
+  // The same with already preprocessed images: n x 3 x input_size x input_size floats.
+  QuantSummary quantize(const QuantOptions& options, const float* calib, int n);
+
+  const std::map<std::string, std::string>& metadata() const;  // ONNX metadata_props
+  int input_size() const;       // square input side the network expects
+  bool quantized() const;
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+ private:
+  Model();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  friend class Session;
+};
+
+// Runs a model. A session owns its planned memory; use one per thread.
+class Session {
+ public:
+  explicit Session(const Model& model, int max_batch = 1);
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  ~Session();
+
+  // input: batch x 3 x S x S preprocessed floats; returns batch x num_classes() logits.
+  std::vector<float> run(const float* input, int batch);
+  // Decodes and preprocesses image files the way the model's metadata says; top-k per image.
+  std::vector<std::vector<Prediction>> classify(const std::vector<std::string>& image_paths, int k = 5);
+  // Preprocesses one image file into 3 x S x S floats (for run()).
+  std::vector<float> preprocess(const std::string& image_path) const;
+
+  int num_classes() const;
+  int max_batch() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fgq

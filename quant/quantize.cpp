@@ -1,0 +1,290 @@
+#include "quant/quantize.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include <tbb/parallel_for.h>
+
+#include "graph/error.h"
+#include "ops/elementwise.h"
+#include "quant/layer_weights.h"
+
+namespace fgq {
+
+namespace {
+
+const char* const kWhere = "quantize";
+
+void validate(const Graph& g, const QuantOptions& opt, int n_calib, const float* calib) {
+  if (opt.group < 1) fail(kWhere, "group size must be >= 1, got " + std::to_string(opt.group));
+  if (opt.act_bits != 0 && opt.act_bits != 4 && opt.act_bits != 8)
+    fail(kWhere, "act_bits must be 0, 4 or 8, got " + std::to_string(opt.act_bits));
+  parse_threshold(opt.threshold);
+  parse_calib_method(opt.act_calib);
+  if ((opt.stats_correction || opt.act_bits > 0) && (n_calib <= 0 || calib == nullptr))
+    fail(kWhere, "statistics correction and activation quantization need calibration images");
+  for (const Node& n : g.nodes)
+    if (n.op == "FakeQuant" || n.attrs.has("fgq_weight"))
+      fail(g.source.empty() ? kWhere : g.source, "graph is already quantized");
+}
+
+std::vector<int> producers(const Graph& g) {
+  std::vector<int> p(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int v : g.nodes[i].outputs) p[v] = static_cast<int>(i);
+  return p;
+}
+
+// Non-negative by construction (ReLU, possibly behind pooling or reshaping): such tensors get
+// the unsigned grid, which has twice the resolution of the signed one.
+bool structurally_nonnegative(const Graph& g, const std::vector<int>& prod, int v) {
+  static const char* const passthrough[] = {"MaxPool", "AveragePool", "GlobalAveragePool",
+                                            "GlobalMaxPool", "Flatten", "Reshape", "Squeeze",
+                                            "Unsqueeze"};
+  while (v >= 0 && prod[v] >= 0) {
+    const Node& n = g.nodes[prod[v]];
+    if (n.op == "Relu" || n.attrs.s("activation", "") == "Relu") return true;
+    if (std::find(std::begin(passthrough), std::end(passthrough), n.op) == std::end(passthrough))
+      return false;
+    v = n.inputs.empty() ? -1 : n.inputs[0];
+  }
+  return false;
+}
+
+std::optional<FoldedBn> folded_bn(const Node& n, int64_t channels) {
+  if (!n.attrs.has("bn_gamma")) return std::nullopt;
+  FoldedBn bn{n.attrs.floats("bn_gamma"), n.attrs.floats("bn_beta"), n.attrs.floats("bn_mean"),
+              n.attrs.floats("bn_var"), n.attrs.f("bn_eps", 1e-5f)};
+  for (const auto* p : {&bn.gamma, &bn.beta, &bn.mean, &bn.var})
+    if (static_cast<int64_t>(p->size()) != channels)
+      fail(kWhere, "node '" + n.name + "': bn_* attributes do not match its output channels");
+  return bn;
+}
+
+// One FakeQuant in front of quantized layers' data input.
+struct ActSite {
+  int in_value = -1;
+  int bits = 8;
+  bool nonneg = false;
+  ActCalibrator cal;
+  std::optional<ActQuantParams> params;
+  std::vector<float> saved;       // the calibrated input, until the FakeQuant node consumes it
+  const float* external = nullptr;  // graph input: the calibration images themselves
+};
+
+// Inserts a FakeQuant (placeholder attributes) in front of input 0 of every layer; one per
+// distinct input value. Returns the sites and updates the layers' node indices.
+std::vector<ActSite> insert_fake_quants(Graph& g, std::vector<LayerWeights>& layers, int act_bits) {
+  const std::vector<int> prod = producers(g);
+  std::map<int, size_t> site_of_value;
+  std::map<int, size_t> layer_at;  // node index -> layer
+  std::vector<ActSite> sites;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    layer_at[layers[l].node] = l;
+    const int v = g.nodes[layers[l].node].inputs[0];
+    // Layers kept at 8-bit weights also keep 8-bit inputs; a shared input takes the lower width.
+    const int bits = layers[l].ternary ? act_bits : std::max(act_bits, 8);
+    auto [it, fresh] = site_of_value.emplace(v, sites.size());
+    if (fresh) {
+      sites.emplace_back();
+      sites.back().in_value = v;
+      sites.back().bits = bits;
+      sites.back().nonneg = structurally_nonnegative(g, prod, v);
+    } else {
+      sites[it->second].bits = std::min(sites[it->second].bits, bits);
+    }
+  }
+
+  std::vector<Node> nodes;
+  std::map<int, int> fq_output;  // input value -> FakeQuant output value
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    auto l = layer_at.find(static_cast<int>(i));
+    if (l != layer_at.end()) {
+      const int v = g.nodes[i].inputs[0];
+      if (!fq_output.count(v)) {
+        const std::string name = g.values[v].name;
+        const Shape shape = g.values[v].shape;
+        const int vq = g.add_value(name + "_fq", shape);
+        Node fq;
+        fq.op = "FakeQuant";
+        fq.name = "fq/" + name;
+        fq.inputs = {v};
+        fq.outputs = {vq};
+        fq.attrs.set_f("scale", 1.f);
+        fq.attrs.set_i("qmin", -127);
+        fq.attrs.set_i("qmax", 127);
+        nodes.push_back(std::move(fq));
+        fq_output[v] = vq;
+      }
+      g.nodes[i].inputs[0] = fq_output[v];
+      layers[l->second].node = static_cast<int>(nodes.size());
+    }
+    nodes.push_back(std::move(g.nodes[i]));
+  }
+  g.nodes = std::move(nodes);
+  return sites;
+}
+
+ActQuantParams site_params(const ActSite& s, const QuantOptions& opt) {
+  const bool is_signed = !s.nonneg || s.cal.seen_negative();
+  int qmin = 0, qmax = 0;
+  act_range(s.bits, is_signed, qmin, qmax);
+  const float clip = s.cal.clip(parse_calib_method(opt.act_calib), qmax, opt.percentile);
+  return make_act_params(clip, s.bits, is_signed, opt.pow2_scales);
+}
+
+// Per-channel moments of every Conv output of the FP32 graph, by output value name.
+std::map<std::string, ChannelMoments> reference_moments(const Graph& g, const float* calib,
+                                                        int n, const GraphRunner& run) {
+  std::map<std::string, ChannelMoments> ref;
+  run(g, calib, n, [&](const Graph& rg, const Node& node, float* out, const Shape& shape) {
+    if (node.op == "Conv") ref[rg.values[node.outputs[0]].name] = channel_moments(out, shape);
+  });
+  return ref;
+}
+
+}  // namespace
+
+QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,
+                                int n_calib, const GraphRunner& run) {
+  const auto t0 = std::chrono::steady_clock::now();
+  validate(g, opt, n_calib, calib);
+  const Threshold method = parse_threshold(opt.threshold);
+
+  std::vector<int> layer_nodes;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (is_weighted_layer(g, g.nodes[i])) layer_nodes.push_back(static_cast<int>(i));
+  QuantReport report;
+  if (layer_nodes.empty()) return report;
+
+  // Convs without folded BN parameters are matched to the FP32 network's statistics.
+  std::map<std::string, ChannelMoments> ref;
+  if (opt.stats_correction) {
+    bool need_ref = false;
+    for (int i : layer_nodes) need_ref |= g.nodes[i].op == "Conv" && !g.nodes[i].attrs.has("bn_gamma");
+    if (need_ref) ref = reference_moments(g, calib, n_calib, run);
+  }
+
+  // 1. Weights.
+  std::vector<LayerWeights> layers;
+  for (size_t l = 0; l < layer_nodes.size(); ++l) {
+    const bool first = l == 0, last = l + 1 == layer_nodes.size();
+    const bool ternary = !(first && !opt.ternarize_first) && !(last && !opt.ternarize_last);
+    layers.push_back(quantize_layer_weights(g, layer_nodes[l], ternary, opt.group, method));
+    write_layer_weights(g, layers.back());
+  }
+
+  // 2 + 3. One pass: correct conv outputs in place, calibrate and apply the FakeQuants.
+  std::vector<ActSite> sites;
+  if (opt.act_bits > 0) sites = insert_fake_quants(g, layers, opt.act_bits);
+  std::map<std::string, size_t> corr_at, site_in, site_out;
+  std::vector<std::optional<FoldedBn>> bns(layers.size());
+  std::vector<std::optional<ChannelAffine>> corrections(layers.size());
+  if (opt.stats_correction) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const Node& n = g.nodes[layers[l].node];
+      if (n.op != "Conv") continue;
+      const std::string& out = g.values[n.outputs[0]].name;
+      bns[l] = folded_bn(n, layers[l].out_channels());
+      if (!bns[l] && !ref.count(out)) fail(kWhere, "no FP32 statistics recorded for '" + out + "'");
+      corr_at[out] = l;
+    }
+  }
+  const std::vector<int> prod = producers(g);
+  int64_t per_image = 0;  // floats per calibration image: the input shape without its batch dim
+  if (g.inputs.size() == 1 && g.values[g.inputs[0]].shape.size() >= 2) {
+    const Shape& in = g.values[g.inputs[0]].shape;
+    per_image = numel(Shape(in.begin() + 1, in.end()));
+  }
+  for (size_t s = 0; s < sites.size(); ++s) {
+    ActSite& site = sites[s];
+    site_in[g.values[site.in_value].name] = s;
+    for (int c : g.consumers(site.in_value))
+      if (g.nodes[c].op == "FakeQuant") site_out[g.values[g.nodes[c].outputs[0]].name] = s;
+    if (prod[site.in_value] < 0) {  // a graph input: calibrate on the images directly
+      if (per_image <= 0) fail(kWhere, "graph needs one input of known shape [N, C, H, W]");
+      site.cal.observe(calib, per_image * n_calib);
+      site.params = site_params(site, opt);
+      site.external = calib;
+    }
+  }
+
+  if (!corr_at.empty() || !sites.empty()) {
+    report.calib_arena_bytes = run(g, calib, n_calib, [&](const Graph& rg, const Node& node, float* out,
+                                                          const Shape& shape) {
+      const std::string& name = rg.values[node.outputs[0]].name;
+      const int64_t n = numel(shape);
+      if (auto it = corr_at.find(name); it != corr_at.end()) {
+        const size_t l = it->second;
+        const ChannelMoments m = channel_moments(out, shape);
+        corrections[l] = bns[l] ? bn_reestimation(*bns[l], m) : moment_matching(ref.at(name), m);
+        apply_channel_affine(out, shape, corrections[l]->a, corrections[l]->b);
+      }
+      if (auto it = site_in.find(name); it != site_in.end()) {
+        ActSite& site = sites[it->second];
+        if (!site.external) {
+          site.cal.observe(out, n);
+          site.params = site_params(site, opt);
+          site.saved.assign(out, out + n);
+        }
+      }
+      if (auto it = site_out.find(name); it != site_out.end()) {
+        ActSite& site = sites[it->second];
+        if (!site.params) fail(kWhere, "FakeQuant '" + node.name + "' ran before its input was calibrated");
+        const float* src = site.external ? site.external : site.saved.data();
+        const ActQuantParams q = *site.params;
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1 << 16), [&](const tbb::blocked_range<int64_t>& r) {
+          ops::fake_quant_f32(src + r.begin(), out + r.begin(), r.size(), q.scale, q.qmin, q.qmax);
+        });
+        std::vector<float>().swap(site.saved);
+      }
+    });
+  }
+
+  // Fold the corrections into the weights; fix the FakeQuant parameters.
+  for (size_t l = 0; l < layers.size(); ++l) {
+    if (corr_at.count(g.values[g.nodes[layers[l].node].outputs[0]].name)) {
+      if (!corrections[l]) fail(kWhere, "calibration pass never reached layer '" + layers[l].stats.name + "'");
+      fold_output_affine(layers[l], *corrections[l]);
+      for (const char* k : {"bn_gamma", "bn_beta", "bn_mean", "bn_var", "bn_eps"})
+        g.nodes[layers[l].node].attrs.erase(k);  // consumed: the folded values changed
+      ++report.corrected_layers;
+    }
+    write_layer_weights(g, layers[l]);
+  }
+  for (const ActSite& site : sites) {
+    const std::string& in = g.values[site.in_value].name;
+    if (!site.params) fail(kWhere, "calibration pass never reached value '" + in + "'");
+    for (int c : g.consumers(site.in_value)) {
+      Node& fq = g.nodes[c];
+      if (fq.op != "FakeQuant") continue;
+      fq.attrs.set_f("scale", site.params->scale);
+      fq.attrs.set_i("qmin", site.params->qmin);
+      fq.attrs.set_i("qmax", site.params->qmax);
+      fq.attrs.set_i("bits", site.params->bits);
+    }
+    report.act_params[in] = *site.params;
+  }
+
+  // 4. Report.
+  double ternary_weights = 0, ternary_zeros = 0, ternary_groups = 0;
+  for (const LayerWeights& lw : layers) {
+    report.layers.push_back(lw.stats);
+    if (!lw.ternary) continue;
+    const double count = static_cast<double>(lw.tern.t.size());
+    ternary_weights += count;
+    ternary_zeros += lw.stats.sparsity * count;
+    ternary_groups += static_cast<double>(lw.tern.num_groups());
+  }
+  if (ternary_weights > 0) {
+    report.weight_sparsity = ternary_zeros / ternary_weights;
+    // Each group of n weights needs one multiply instead of n (1 - 1/N when N divides C).
+    report.mults_removed = 1 - ternary_groups / ternary_weights;
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace fgq

@@ -1,0 +1,168 @@
+#include "runtime/executor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "graph/error.h"
+#include "graph/shape_inference.h"
+#include "runtime/memory_plan.h"
+#include "runtime/node_kernels.h"
+
+namespace fgq {
+namespace {
+
+constexpr size_t kArenaAlign = 64;
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// Shapes at batch 1 and at max_batch; every activation must be N-first, i.e. scale with the
+// batch in dim 0 only, since one plan and one set of kernels serve every batch size.
+// `computed[v]`: v is a graph input or a node output (passes may leave orphan values behind).
+std::vector<Shape> infer_image_shapes(Graph& g, int max_batch, const std::vector<bool>& computed) {
+  infer_shapes(g, 1);
+  std::vector<Shape> shape1(g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v) shape1[v] = g.values[v].shape;
+  infer_shapes(g, max_batch);
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const Value& val = g.values[v];
+    if (!computed[v]) continue;
+    Shape expect = shape1[v];
+    const bool n_first = !expect.empty() && expect[0] == 1;
+    if (n_first) expect[0] = max_batch;
+    if (!n_first || val.shape != expect)
+      fail(g.source, "executor: value '" + val.name + "' has shape " + shape_str(shape1[v]) +
+                         " at batch 1 and " + shape_str(val.shape) + " at batch " +
+                         std::to_string(max_batch) + ": the batch must be dim 0");
+  }
+  return shape1;
+}
+
+// Which buffer each value lives in: views share their input's buffer; ops that can run in place
+// take over their first input's buffer when nothing reads it (or anything else stored there)
+// later. Returns storage_of for plan_graph_memory.
+std::vector<int> choose_storage(const Graph& g, const std::vector<BufferLifetime>& life) {
+  const int n_nodes = static_cast<int>(g.nodes.size());
+  std::vector<int> storage(g.values.size());
+  for (size_t v = 0; v < storage.size(); ++v) storage[v] = static_cast<int>(v);
+  std::vector<int> buffer_last(g.values.size());  // per root: last step any member is read
+  for (size_t v = 0; v < buffer_last.size(); ++v) buffer_last[v] = life[v].last;
+
+  for (int i = 0; i < n_nodes; ++i) {
+    const Node& n = g.nodes[i];
+    if (n.inputs.empty() || n.inputs[0] < 0 || n.outputs.size() != 1) continue;
+    const int x = n.inputs[0], y = n.outputs[0];
+    if (g.values[x].is_const()) continue;
+    const int root = storage[x];
+    const bool view = rt::is_view_op(n.op);
+    // buffer_last <= i also excludes graph outputs, which are read "at" step n_nodes.
+    const bool in_place = rt::runs_in_place(n.op) && buffer_last[root] <= i &&
+                          numel(g.values[x].shape) == numel(g.values[y].shape);
+    if (!view && !in_place) continue;
+    storage[y] = root;
+    buffer_last[root] = std::max(buffer_last[root], life[y].last);
+  }
+  return storage;
+}
+
+}  // namespace
+
+struct Executor::Impl {
+  Graph g;
+  int max_batch = 0;
+  int input = -1;
+  std::vector<Shape> shape1;  // per value, at batch 1
+  std::unique_ptr<float, FreeDeleter> arena;
+  size_t arena_bytes = 0;
+  std::vector<float*> act;  // per activation value: its arena address
+  std::vector<rt::Kernel> kernels;
+  Observer observer;
+
+  Shape shape_at(int v, int batch) const {
+    Shape s = shape1[v];
+    if (!g.values[v].is_const()) s[0] = batch;
+    return s;
+  }
+};
+
+Executor::Executor(const Graph& graph, int max_batch) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.g = graph;
+  Graph& g = m.g;
+  if (max_batch < 1) fail(g.source, "executor: max_batch must be >= 1");
+  m.max_batch = max_batch;
+  // Reject unknown ops first so the error names the op rather than a shape-inference symptom.
+  for (const Node& n : g.nodes)
+    if (!rt::is_supported_op(n.op))
+      fail(g.source, "executor: unsupported op '" + n.op + "' (node '" + n.name + "')");
+  if (g.inputs.size() != 1)
+    fail(g.source, "executor: the graph needs exactly one activation input, it has " +
+                       std::to_string(g.inputs.size()));
+  m.input = g.inputs[0];
+  if (g.outputs.empty()) fail(g.source, "executor: the graph has no outputs");
+
+  const std::vector<BufferLifetime> life = value_lifetimes(g);
+  std::vector<bool> computed(g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v) computed[v] = life[v].first != -2;
+  m.shape1 = infer_image_shapes(g, max_batch, computed);
+
+  const std::vector<int> storage = choose_storage(g, life);
+  std::vector<size_t> bytes(g.values.size(), 0);
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (computed[v]) bytes[v] = sizeof(float) * size_t(numel(g.values[v].shape));
+  const GraphMemoryPlan plan = plan_graph_memory(g, storage, bytes, kArenaAlign);
+  m.arena_bytes = plan.arena_bytes;
+  m.arena.reset(static_cast<float*>(
+      std::aligned_alloc(kArenaAlign, std::max(plan.arena_bytes, kArenaAlign))));
+  if (!m.arena)
+    fail(g.source, "executor: cannot allocate " + std::to_string(plan.arena_bytes) + " bytes");
+  std::memset(m.arena.get(), 0, plan.arena_bytes);
+  m.act.assign(g.values.size(), nullptr);
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (plan.offset[v] >= 0) m.act[v] = m.arena.get() + plan.offset[v] / sizeof(float);
+
+  const rt::Bindings bindings{g, m.act, m.shape1};
+  m.kernels.reserve(g.nodes.size());
+  for (const Node& n : g.nodes) m.kernels.push_back(rt::compile_node(bindings, n));
+}
+
+Executor::~Executor() = default;
+
+void Executor::run(const float* input, int batch) {
+  Impl& m = *impl_;
+  if (batch < 1 || batch > m.max_batch)
+    fail(m.g.source,
+         "executor: batch " + std::to_string(batch) + " outside 1.." + std::to_string(m.max_batch));
+  const size_t in_elems = size_t(batch) * size_t(numel(m.shape1[m.input]));
+  std::memcpy(m.act[m.input], input, sizeof(float) * in_elems);
+  for (size_t i = 0; i < m.kernels.size(); ++i) {
+    m.kernels[i](batch);
+    if (m.observer) {
+      const Node& n = m.g.nodes[i];
+      const int y = n.outputs[0];
+      m.observer(n, static_cast<int>(i), m.act[y], m.shape_at(y, batch));
+    }
+  }
+}
+
+int Executor::max_batch() const { return impl_->max_batch; }
+const Shape& Executor::input_shape() const { return impl_->g.values[impl_->input].shape; }
+int Executor::num_outputs() const { return static_cast<int>(impl_->g.outputs.size()); }
+
+const float* Executor::output(int i) const {
+  const int v = impl_->g.outputs.at(i);
+  const Value& val = impl_->g.values[v];
+  return val.is_const() ? val.constant->f.data() : impl_->act[v];
+}
+
+Shape Executor::output_shape(int i, int batch) const {
+  return impl_->shape_at(impl_->g.outputs.at(i), batch);
+}
+
+void Executor::set_observer(Observer obs) { impl_->observer = std::move(obs); }
+const Graph& Executor::graph() const { return impl_->g; }
+size_t Executor::arena_bytes() const { return impl_->arena_bytes; }
+
+}  // namespace fgq

@@ -1,0 +1,82 @@
+#pragma once
+// Scoring of classifier outputs (top-k, accuracy counts) and the evaluation report: the one-line
+// summary and the JSON file (written atomically: temp file + rename).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fgq {
+
+// Indices of the k largest of scores[0..n), largest first; ties go to the lower index.
+std::vector<int> top_k(const float* scores, int n, int k);
+// Numerically stable softmax of logits[0..n) into out (may alias logits).
+void softmax(const float* logits, int n, float* out);
+
+struct ImageResult {
+  std::string file;
+  int label = -1;
+  std::vector<int> top5;             // class indices, best first (fewer if < 5 classes)
+  std::vector<float> top5_scores;    // their softmax probabilities
+  bool correct1 = false;
+  bool correct5 = false;
+};
+
+// Ranks one output row. Top-k is taken on the row itself; the reported scores are softmax
+// probabilities (the row as is when it already is one, i.e. the graph ends in Softmax).
+ImageResult score_image(std::string file, int label, const float* row, int classes,
+                        bool row_is_probability);
+
+class Accuracy {
+ public:
+  void add(ImageResult r);
+  void add_skipped(std::string file);
+
+  int64_t scored() const { return static_cast<int64_t>(results_.size()); }
+  int64_t top1_correct() const { return top1_; }
+  int64_t top5_correct() const { return top5_; }
+  int64_t skipped() const { return static_cast<int64_t>(skipped_.size()); }
+  double top1() const;  // fraction of scored images, 0 when none
+  double top5() const;
+  const std::vector<ImageResult>& results() const { return results_; }
+  const std::vector<std::string>& skipped_files() const { return skipped_; }
+
+ private:
+  std::vector<ImageResult> results_;
+  std::vector<std::string> skipped_;
+  int64_t top1_ = 0, top5_ = 0;
+};
+
+// "Top-1 80.10 % (801/1000)  Top-5 95.20 % (952/1000)  skipped 0  1000 images in 62.3 s (16.1 img/s)"
+std::string summary_line(const Accuracy& acc, double seconds);
+
+// What the JSON report says besides the per-image results.
+struct RunInfo {
+  std::string model_path;
+  std::map<std::string, std::string> model_metadata;
+  nlohmann::json options = nlohmann::json::object();  // command-line options as used
+  nlohmann::json dataset = nlohmann::json::object();  // dir, layout, labels file, ...
+  nlohmann::json quantization;                        // null when not quantized
+  int64_t images_selected = 0;                        // after --limit / --shard
+  double load_seconds = 0;
+  double quantize_seconds = 0;
+  double eval_seconds = 0;
+  bool interrupted = false;
+};
+
+// The float's shortest decimal form as a double, so JSON shows 0.1, not 0.10000000149011612.
+double json_float(float v);
+
+// Keys: model {path, metadata}, options, dataset, quantization, counts {selected, scored,
+// skipped, top1_correct, top5_correct}, top1, top5 (fractions), timing {load_s, quantize_s,
+// eval_s, images_per_s}, interrupted, skipped_files, images [{file, label, top5, top5_scores,
+// correct1, correct5}].
+nlohmann::json report_json(const RunInfo& info, const Accuracy& acc);
+
+// Writes to "<path>.tmp.<pid>" then renames over path, so readers never see a partial file.
+// Throws fgq::Error "<path>: cannot write ..." on failure.
+void write_json_atomic(const std::string& path, const nlohmann::json& j);
+
+}  // namespace fgq
