@@ -49,6 +49,7 @@ struct Options {
   int calib_count = 200;
   fgq::QuantOptions q;
   bool no_stats_correction = false;
+  bool no_gptq = false;
 };
 
 // Set from the signal handler (lock-free atomics are async-signal-safe).
@@ -75,23 +76,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// "i/n" -> (i, n) with 0 <= i < n.
-std::pair<int, int> parse_shard(const std::string& s) {
-  int i = -1, n = 0;
-  char slash = 0, extra = 0;
-  if (std::sscanf(s.c_str(), "%d %c %d %c", &i, &slash, &n, &extra) != 3 || slash != '/' || n < 1 ||
-      i < 0 || i >= n)
-    fgq::fail("--shard", "'" + s + "' must be i/n with 0 <= i < n");
-  return {i, n};
-}
-
 // --limit first, then --shard: the shards of one limited run partition the same images.
 std::vector<fgq::LabeledImage> select_images(std::vector<fgq::LabeledImage> all, const Options& o) {
   if (o.limit > 0 && size_t(o.limit) < all.size()) all.resize(o.limit);
   if (o.shard.empty()) return all;
-  const auto [i, n] = parse_shard(o.shard);
+  const fgq::Shard shard = fgq::parse_shard(o.shard, "--shard");
   std::vector<fgq::LabeledImage> part;
-  for (size_t k = i; k < all.size(); k += n) part.push_back(std::move(all[k]));
+  for (size_t k = shard.index; k < all.size(); k += shard.count) part.push_back(std::move(all[k]));
   return part;
 }
 
@@ -103,11 +94,17 @@ std::string default_calib_dir() {
   return (fs::path(exe) / "../../../shared/data/imagenet/calib").lexically_normal().string();
 }
 
-// The first calib_count images of the calibration folder (sorted), preprocessed like inference.
+// calib_count images spread evenly over the calibration folder (sorted), preprocessed like
+// inference. Evenly, not the first ones: the folder is sorted by class, and statistics taken
+// from the first 200 classes (all animals) bias the correction.
 std::vector<float> load_calibration(const Options& o, const fgq::Preprocess& pre, int& n) {
   std::vector<std::string> files = fgq::list_image_files(o.calib_dir);
   if (files.empty()) fgq::fail(o.calib_dir, "no calibration images");
-  if (files.size() > size_t(o.calib_count)) files.resize(o.calib_count);
+  if (files.size() > size_t(o.calib_count)) {
+    std::vector<std::string> spread(o.calib_count);
+    for (size_t i = 0; i < spread.size(); ++i) spread[i] = files[i * files.size() / spread.size()];
+    files = std::move(spread);
+  }
   n = static_cast<int>(files.size());
   const size_t per_image = size_t(3) * pre.input_size * pre.input_size;
   std::vector<float> data(per_image * n);
@@ -126,6 +123,10 @@ json quant_json(const fgq::QuantReport& r, const Options& o, int n_calib) {
           {"threshold", o.q.threshold},
           {"act_calib", o.q.act_calib},
           {"stats_correction", o.q.stats_correction},
+          {"correction", o.q.correction},
+          {"gptq", o.q.gptq},
+          {"ternarize_first", o.q.ternarize_first},
+          {"ternarize_last", o.q.ternarize_last},
           {"calib_dir", o.calib_dir},
           {"calib_images", n_calib},
           {"weight_sparsity", r.weight_sparsity},
@@ -285,8 +286,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"max", "percentile", "mse"}));
   cli.add_option("--calib", o.calib_dir,
                  "calibration images (default ${FGQ_DATA:-<repo>/../shared}/data/imagenet/calib)");
-  cli.add_option("--calib-count", o.calib_count, "use the first N calibration images (sorted)")
+  cli.add_option("--calib-count", o.calib_count, "use N calibration images, evenly spread over the sorted folder")
       ->check(CLI::PositiveNumber);
+  cli.add_option("--correction", o.q.correction,
+                 "statistics correction: fp32 (match the FP32 network's channel mean and "
+                 "variance) | mean (its mean only) | bn (re-estimate BatchNorm)")
+      ->check(CLI::IsMember({"fp32", "mean", "bn"}));
+  cli.add_flag("--ternarize-first", o.q.ternarize_first, "ternarize the first conv too (default: 8-bit)");
+  cli.add_flag("--ternarize-last", o.q.ternarize_last, "ternarize the classifier too (default: 8-bit)");
+  cli.add_flag("--no-gptq", o.no_gptq, "ternarize by weight error only (no GPTQ compensation)");
   cli.add_flag("--no-stats-correction", o.no_stats_correction,
                "skip the per-channel statistics correction");
   try {
@@ -295,6 +303,7 @@ int main(int argc, char** argv) {
     return cli.exit(e) == 0 ? 0 : 1;  // --help is 0; every usage error is 1
   }
   o.q.stats_correction = !o.no_stats_correction;
+  o.q.gptq = !o.no_gptq;
   if (o.calib_dir.empty()) o.calib_dir = default_calib_dir();
 
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, o.threads);

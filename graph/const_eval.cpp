@@ -216,6 +216,16 @@ std::optional<Tensor> evaluate_constant(Graph& g, const Node& n) {
   if (op == "Reshape" && contains_batch_dim(input(g, n, 1))) return std::nullopt;
   infer_node_shapes(g, n);  // validates attributes and input shapes, gives the output shape
   const Shape out = g.values[n.outputs[0]].shape;
+  // An outer-product broadcast or a long gather of a few stored values must not make the loader
+  // allocate gigabytes: what exporters fold (shape arithmetic, reshaped or rescaled weights) is
+  // never much larger than its inputs.
+  int64_t in_elements = 0;
+  for (int in : n.inputs)
+    if (in >= 0) in_elements += numel(g.values[in].shape);
+  constexpr int64_t kAlwaysFoldable = int64_t(1) << 20;
+  if (numel(out) > std::max(kAlwaysFoldable, 4 * in_elements))
+    fail(g.source, node_desc(n) + ": folding it would make " + std::to_string(numel(out)) +
+                       " elements out of " + std::to_string(in_elements));
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return eval_binary(g, n, out);
   if (op == "Transpose") return eval_transpose(g, n, out);
   if (op == "Concat") return eval_concat(g, n, out);

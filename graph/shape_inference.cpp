@@ -379,7 +379,15 @@ void infer_shapes(Graph& g, int64_t batch) {
     if (!capped_numel(s))
       fail(g.source, "graph input '" + g.values[v].name + "' is too large at batch " + std::to_string(batch));
   }
-  for (const Node& n : g.nodes) infer_node_shapes(g, n);
+  for (const Node& n : g.nodes) {
+    infer_node_shapes(g, n);
+    // Kernels divide by channel and spatial sizes, so an empty activation is a broken model,
+    // not a no-op (a Conv with 0 filters used to crash the executor). Folded constants may be
+    // empty; only activations reach here.
+    for (int o : n.outputs)
+      if (!g.values[o].is_const() && numel(g.values[o].shape) == 0)
+        fail(g.source, node_desc(n) + ": output " + shape_str(g.values[o].shape) + " is empty");
+  }
 }
 
 }  // namespace fgq

@@ -1,4 +1,6 @@
 // FP32 convolution as GEMM: y[K, N] = w[K, C*KH*KW] * col[C*KH*KW, N] with N = OH*OW.
+// Builds with AVX-512 take ops/conv2d_avx512.cpp (own register-blocked kernel, whole batch per
+// call); the Eigen path below (one image per call) serves every other build.
 // The output is cut into (column tile x output-channel tile) tasks run by TBB; each task lowers
 // its column tile into a thread-local scratch (im2col, skipped for 1x1 stride-1 unpadded convs
 // whose input already is the matrix), multiplies with Eigen (single-threaded) and applies
@@ -15,6 +17,7 @@
 #include <tbb/task_arena.h>
 
 #include "fgq/error.h"
+#include "ops/conv2d_paths.h"
 #include "ops/im2col_impl.h"
 
 namespace fgq::ops {
@@ -88,9 +91,10 @@ void check_shape(const Conv2dShape& s) {
 
 }  // namespace
 
-void conv2d_f32(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                const float* residual, bool relu, float* y) {
-  check_shape(s);
+namespace detail {
+
+void conv2d_f32_eigen(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                      const float* residual, bool relu, float* y) {
   const int N = s.OH() * s.OW();
   const long depth = static_cast<long>(s.C) * s.KH * s.KW;
   const bool direct = s.KH == 1 && s.KW == 1 && s.SH == 1 && s.SW == 1 && s.PT == 0 &&
@@ -124,6 +128,34 @@ void conv2d_f32(const Conv2dShape& s, const float* x, const float* w, const floa
     run(tbb::blocked_range<int>(0, 1));
   else
     tbb::parallel_for(tbb::blocked_range<int>(0, tasks, 1), run, tbb::simple_partitioner());
+}
+
+}  // namespace detail
+
+void conv2d_f32(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                const float* residual, bool relu, float* y) {
+  check_shape(s);
+  const long y_img = static_cast<long>(s.K) * s.OH() * s.OW();
+  if (!detail::conv2d_f32_avx512(s, 1, x, 0, w, bias, residual, relu, y, y_img))
+    detail::conv2d_f32_eigen(s, x, w, bias, residual, relu, y);
+}
+
+void conv2d_f32_batch(const Conv2dShape& s, int batch, const float* x, long x_stride,
+                      const float* w, const float* bias, const float* residual, bool relu,
+                      float* y, long y_stride) {
+  check_shape(s);
+  if (batch < 1) fail("conv2d", "batch must be >= 1");
+  if (detail::conv2d_f32_avx512(s, batch, x, x_stride, w, bias, residual, relu, y, y_stride))
+    return;
+  // Eigen path: one call per image, images in parallel (each call splits further if it pays).
+  auto image = [&](int b) {
+    detail::conv2d_f32_eigen(s, x + b * x_stride, w, bias,
+                             residual ? residual + b * y_stride : nullptr, relu, y + b * y_stride);
+  };
+  if (batch == 1)
+    image(0);
+  else
+    tbb::parallel_for(0, batch, image);
 }
 
 void conv2d_f32_naive(const Conv2dShape& s, const float* x, const float* w, const float* bias,

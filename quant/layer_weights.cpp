@@ -79,12 +79,9 @@ LayerWeights quantize_layer_weights(const Graph& g, int ni, bool ternary, int gr
 
   lw.stats.name = n.name.empty() ? g.values[n.outputs[0]].name : n.name;
   if (ternary) {
-    lw.tern = ternarize(w.data(), shape, group, method);
-    const TernaryStats s = ternary_stats(w.data(), lw.tern);
-    lw.stats.kind = "ternary";
-    lw.stats.groups = s.groups;
-    lw.stats.sparsity = s.sparsity;
-    lw.stats.rel_error = s.rel_error;
+    lw.fp32 = std::move(w);
+    lw.fp32_shape = shape;
+    set_ternary(lw, ternarize(lw.fp32.data(), shape, group, method));
   } else {
     lw.int8 = quantize_int8_per_channel(w.data(), shape);
     const std::vector<float> w_hat = lw.int8.dequantize();
@@ -110,12 +107,28 @@ void fold_output_affine(LayerWeights& lw, const ChannelAffine& corr) {
   for (size_t k = 0; k < lw.bias.size(); ++k) lw.bias[k] = corr.a[k] * lw.bias[k] + corr.b[k];
 }
 
+void set_ternary(LayerWeights& lw, TernaryWeights tw) {
+  lw.tern = std::move(tw);
+  lw.stats.kind = "ternary";
+  const TernaryStats s = ternary_stats(lw.fp32.data(), lw.tern);
+  lw.stats.groups = s.groups;
+  lw.stats.sparsity = s.sparsity;
+  lw.stats.rel_error = s.rel_error;
+}
+
+std::vector<float> graph_layout_weights(const LayerWeights& lw) {
+  std::vector<float> w_hat = lw.ternary ? lw.tern.dequantize() : lw.int8.dequantize();
+  if (lw.transposed) {
+    const int64_t out = lw.out_channels(), in = int64_t(w_hat.size()) / std::max<int64_t>(1, out);
+    w_hat = transpose2d(w_hat, out, in);
+  }
+  return w_hat;
+}
+
 void write_layer_weights(Graph& g, const LayerWeights& lw) {
   const Node& n = g.nodes[lw.node];
   Tensor w = g.const_of(n.inputs[1]);  // keeps the graph's shape and dtype
-  std::vector<float> w_hat = lw.ternary ? lw.tern.dequantize() : lw.int8.dequantize();
-  if (lw.transposed) w_hat = transpose2d(w_hat, w.shape[1], w.shape[0]);
-  w.f = std::move(w_hat);
+  w.f = graph_layout_weights(lw);
   set_node_const(g, lw.node, 1, std::move(w), "_fgq_w");
   if (lw.conv)
     set_node_const(g, lw.node, 2, Tensor::f32({lw.out_channels()}, lw.bias), "_fgq_b");

@@ -9,6 +9,8 @@
 
 #include "graph/error.h"
 #include "ops/elementwise.h"
+#include "graph/window.h"
+#include "quant/gptq.h"
 #include "quant/layer_weights.h"
 
 namespace fgq {
@@ -23,8 +25,10 @@ void validate(const Graph& g, const QuantOptions& opt, int n_calib, const float*
     fail(kWhere, "act_bits must be 0, 4 or 8, got " + std::to_string(opt.act_bits));
   parse_threshold(opt.threshold);
   parse_calib_method(opt.act_calib);
-  if ((opt.stats_correction || opt.act_bits > 0) && (n_calib <= 0 || calib == nullptr))
-    fail(kWhere, "statistics correction and activation quantization need calibration images");
+  if (opt.correction != "fp32" && opt.correction != "mean" && opt.correction != "bn")
+    fail(kWhere, "correction must be fp32, mean or bn, got '" + opt.correction + "'");
+  if ((opt.stats_correction || opt.act_bits > 0 || opt.gptq) && (n_calib <= 0 || calib == nullptr))
+    fail(kWhere, "GPTQ, statistics correction and activation quantization need calibration images");
   for (const Node& n : g.nodes)
     if (n.op == "FakeQuant" || n.attrs.has("fgq_weight"))
       fail(g.source.empty() ? kWhere : g.source, "graph is already quantized");
@@ -61,6 +65,41 @@ std::optional<FoldedBn> folded_bn(const Node& n, int64_t channels) {
     if (static_cast<int64_t>(p->size()) != channels)
       fail(kWhere, "node '" + n.name + "': bn_* attributes do not match its output channels");
   return bn;
+}
+
+// Patches per layer for GPTQ's Hessian: enough for a d = 4608 layer to be well determined,
+// few enough that the largest layers' rank updates stay in seconds.
+constexpr int64_t kHessianSamples = 65536;
+
+// Conv (group 1), Gemm or MatMul: the layers GPTQ can take, i.e. whose input patches are plain
+// im2col columns of input 0.
+bool gptq_applies(const Graph& g, const LayerWeights& lw) {
+  const Node& n = g.nodes[lw.node];
+  return lw.ternary && (n.op != "Conv" || n.attrs.i("group", 1) == 1);
+}
+
+PatchWindow patch_window(const Graph& g, const Node& n, const Shape& x) {
+  PatchWindow w;
+  if (n.op != "Conv") {
+    if (x.size() != 2) fail(kWhere, "node '" + n.name + "': GPTQ needs a [batch, features] input");
+    w.C = x[1];
+    return w;
+  }
+  const Shape& ws = g.values[n.inputs[1]].constant->shape;
+  const Window2d win = window_of(n, ws[2], ws[3], x[2], x[3], kWhere);
+  w.C = x[1], w.H = x[2], w.W = x[3], w.KH = ws[2], w.KW = ws[3];
+  w.SH = win.sh, w.SW = win.sw, w.DH = win.dh, w.DW = win.dw, w.PT = win.pt, w.PL = win.pl;
+  w.OH = conv_out_size(x[2], ws[2], win.sh, win.dh, win.pt, win.pb);
+  w.OW = conv_out_size(x[3], ws[3], win.sw, win.dw, win.pl, win.pr);
+  return w;
+}
+
+// Re-ternarizes layer lw with GPTQ on its actual input x (the whole calibration batch).
+void gptq_layer(const Graph& g, LayerWeights& lw, const QuantOptions& opt, Threshold method,
+                const float* x, const Shape& shape) {
+  LayerHessian h;
+  accumulate_hessian(h, x, shape[0], patch_window(g, g.nodes[lw.node], shape), kHessianSamples);
+  set_ternary(lw, gptq_ternarize(lw.fp32.data(), lw.fp32_shape, opt.group, method, h));
 }
 
 // One FakeQuant in front of quantized layers' data input.
@@ -139,7 +178,8 @@ ActQuantParams site_params(const ActSite& s, const QuantOptions& opt) {
 std::map<std::string, ChannelMoments> reference_moments(const Graph& g, const float* calib,
                                                         int n, const GraphRunner& run) {
   std::map<std::string, ChannelMoments> ref;
-  run(g, calib, n, [&](const Graph& rg, const Node& node, float* out, const Shape& shape) {
+  run(g, calib, n, [&](const Graph& rg, const Node& node, float* out, const Shape& shape,
+                      const ConstantWriter&) {
     if (node.op == "Conv") ref[rg.values[node.outputs[0]].name] = channel_moments(out, shape);
   });
   return ref;
@@ -161,9 +201,11 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
 
   // Convs without folded BN parameters are matched to the FP32 network's statistics.
   std::map<std::string, ChannelMoments> ref;
+  const bool use_bn = opt.correction == "bn";
   if (opt.stats_correction) {
     bool need_ref = false;
-    for (int i : layer_nodes) need_ref |= g.nodes[i].op == "Conv" && !g.nodes[i].attrs.has("bn_gamma");
+    for (int i : layer_nodes)
+      need_ref |= g.nodes[i].op == "Conv" && (!use_bn || !g.nodes[i].attrs.has("bn_gamma"));
     if (need_ref) ref = reference_moments(g, calib, n_calib, run);
   }
 
@@ -187,11 +229,17 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
       const Node& n = g.nodes[layers[l].node];
       if (n.op != "Conv") continue;
       const std::string& out = g.values[n.outputs[0]].name;
-      bns[l] = folded_bn(n, layers[l].out_channels());
+      if (use_bn) bns[l] = folded_bn(n, layers[l].out_channels());
       if (!bns[l] && !ref.count(out)) fail(kWhere, "no FP32 statistics recorded for '" + out + "'");
       corr_at[out] = l;
     }
   }
+  // GPTQ layers by the name of the value they read (after the FakeQuants went in).
+  std::map<std::string, std::vector<size_t>> gptq_at;
+  if (opt.gptq)
+    for (size_t l = 0; l < layers.size(); ++l)
+      if (gptq_applies(g, layers[l]))
+        gptq_at[g.values[g.nodes[layers[l].node].inputs[0]].name].push_back(l);
   const std::vector<int> prod = producers(g);
   int64_t per_image = 0;  // floats per calibration image: the input shape without its batch dim
   if (g.inputs.size() == 1 && g.values[g.inputs[0]].shape.size() >= 2) {
@@ -211,15 +259,30 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
     }
   }
 
-  if (!corr_at.empty() || !sites.empty()) {
+  // A layer reading the graph input sees the calibration images themselves.
+  if (g.inputs.size() == 1) {
+    auto it = gptq_at.find(g.values[g.inputs[0]].name);
+    if (it != gptq_at.end()) {
+      Shape in = g.values[g.inputs[0]].shape;
+      in[0] = n_calib;
+      for (size_t l : it->second) {
+        gptq_layer(g, layers[l], opt, method, calib, in);
+        write_layer_weights(g, layers[l]);
+      }
+      gptq_at.erase(it);
+    }
+  }
+
+  if (!corr_at.empty() || !sites.empty() || !gptq_at.empty()) {
     report.calib_arena_bytes = run(g, calib, n_calib, [&](const Graph& rg, const Node& node, float* out,
-                                                          const Shape& shape) {
+                                                          const Shape& shape,
+                                                          const ConstantWriter& write_constant) {
       const std::string& name = rg.values[node.outputs[0]].name;
       const int64_t n = numel(shape);
       if (auto it = corr_at.find(name); it != corr_at.end()) {
         const size_t l = it->second;
         const ChannelMoments m = channel_moments(out, shape);
-        corrections[l] = bns[l] ? bn_reestimation(*bns[l], m) : moment_matching(ref.at(name), m);
+        corrections[l] = bns[l] ? bn_reestimation(*bns[l], m) : moment_matching(ref.at(name), m, opt.correction == "mean");
         apply_channel_affine(out, shape, corrections[l]->a, corrections[l]->b);
       }
       if (auto it = site_in.find(name); it != site_in.end()) {
@@ -239,6 +302,13 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
           ops::fake_quant_f32(src + r.begin(), out + r.begin(), r.size(), q.scale, q.qmin, q.qmax);
         });
         std::vector<float>().swap(site.saved);
+      }
+      if (auto it = gptq_at.find(name); it != gptq_at.end()) {
+        for (size_t l : it->second) {
+          gptq_layer(rg, layers[l], opt, method, out, shape);
+          const std::vector<float> w = graph_layout_weights(layers[l]);
+          std::copy(w.begin(), w.end(), write_constant(rg.nodes[layers[l].node].inputs[1]));
+        }
       }
     });
   }

@@ -50,8 +50,12 @@ QuantReport quantize_graph(Graph& g, const QuantOptions& opt, const float* calib
 // every node with that node's output over the whole batch (which it may modify in place before
 // later nodes read it), and returns the bytes of activation memory it used.
 // quantize_graph() above is this with runtime/'s Executor (quant/quantize_executor.cpp).
+// write_constant(v) is the float data of constant value v in the running graph: writing it
+// (same size) changes what nodes that have not run yet compute (GPTQ needs a layer's actual
+// inputs before it fixes the layer's weights).
+using ConstantWriter = std::function<float*(int value)>;
 using GraphObserver = std::function<void(const Graph& run_graph, const Node& node, float* out,
-                                         const Shape& shape)>;
+                                         const Shape& shape, const ConstantWriter& write_constant)>;
 using GraphRunner = std::function<size_t(const Graph& g, const float* input, int batch,
                                          const GraphObserver& observer)>;
 QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,

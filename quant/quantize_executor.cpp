@@ -9,8 +9,9 @@ QuantReport quantize_graph(Graph& g, const QuantOptions& opt, const float* calib
   const GraphRunner run = [](const Graph& graph, const float* input, int batch,
                              const GraphObserver& observer) {
     Executor ex(graph, batch);
+    const ConstantWriter write = [&](int v) { return ex.mutable_constant(v); };
     ex.set_observer([&](const Node& node, int, float* out, const Shape& shape) {
-      observer(ex.graph(), node, out, shape);
+      observer(ex.graph(), node, out, shape, write);
     });
     ex.run(input, batch);
     return ex.arena_bytes();

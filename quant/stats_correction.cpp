@@ -72,13 +72,14 @@ ChannelAffine bn_reestimation(const FoldedBn& bn, const ChannelMoments& z) {
   return r;
 }
 
-ChannelAffine moment_matching(const ChannelMoments& ref, const ChannelMoments& z) {
+ChannelAffine moment_matching(const ChannelMoments& ref, const ChannelMoments& z, bool mean_only) {
   const size_t C = z.mean.size();
   if (ref.mean.size() != C || ref.var.size() != C)
     fail("stats correction", "reference statistics do not match the conv output channels");
   ChannelAffine r{std::vector<float>(C, 1.f), std::vector<float>(C, 0.f)};
   for (size_t c = 0; c < C; ++c) {
-    const double a = ref.var[c] > 0 && z.var[c] > 0 ? std::sqrt(ref.var[c] / z.var[c]) : 1.0;
+    const double a =
+        !mean_only && ref.var[c] > 0 && z.var[c] > 0 ? std::sqrt(ref.var[c] / z.var[c]) : 1.0;
     r.a[c] = static_cast<float>(a);
     r.b[c] = static_cast<float>(ref.mean[c] - a * z.mean[c]);
   }

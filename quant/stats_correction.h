@@ -39,6 +39,8 @@ struct ChannelAffine {
 ChannelAffine bn_reestimation(const FoldedBn& bn, const ChannelMoments& z);
 // Moment matching for convs without BN parameters: a = sqrt(ref_var / var_z),
 // b = ref_mean - a mean_z (a = 1 when either variance is 0).
-ChannelAffine moment_matching(const ChannelMoments& ref, const ChannelMoments& z);
+// mean_only: a = 1 (bias correction: only the mean shift is removed).
+ChannelAffine moment_matching(const ChannelMoments& ref, const ChannelMoments& z,
+                              bool mean_only = false);
 
 }  // namespace fgq

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -154,6 +155,24 @@ std::vector<std::string> list_image_files(const std::string& dir) {
   return files;
 }
 
+Shard parse_shard(const std::string& text, const std::string& where) {
+  int i = -1, n = 0;
+  char slash = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%d %c %d %c", &i, &slash, &n, &extra) != 3 || slash != '/' ||
+      n < 1 || i < 0 || i >= n)
+    fail(where, "'" + text + "' must be i/n with 0 <= i < n");
+  return {i, n};
+}
+
+size_t shard_size(size_t total, const Shard& s) {
+  const size_t i = static_cast<size_t>(s.index), n = static_cast<size_t>(s.count);
+  return total > i ? (total - i + n - 1) / n : 0;
+}
+
+bool dataset_order(const std::string& a, const std::string& b) {
+  return fs::path(a).compare(fs::path(b)) < 0;
+}
+
 Dataset discover_dataset(const std::string& dir, const DatasetOptions& opt) {
   if (!fs::is_directory(dir)) fail(dir, "no such directory");
   Dataset d;
@@ -174,6 +193,10 @@ Dataset discover_dataset(const std::string& dir, const DatasetOptions& opt) {
   } catch (const fs::filesystem_error& e) {
     fail(e.path1().string(), e.code().message());
   }
+  // The walk above already yields this order; sorting states it in one place.
+  std::stable_sort(d.images.begin(), d.images.end(), [](const LabeledImage& a, const LabeledImage& b) {
+    return dataset_order(a.name, b.name);
+  });
   return d;
 }
 

@@ -9,6 +9,7 @@
 // Files are sorted by (relative) name, so every run sees the same order.
 // An image without a label is an error naming the count and the first such file: evaluating on
 // a silently smaller set would report a misleading accuracy.
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,19 @@ Dataset discover_dataset(const std::string& dir, const DatasetOptions& opt = {})
 std::vector<std::string> list_image_files(const std::string& dir);
 
 bool is_image_file_name(const std::string& name);
+
+// --shard i/n: the images whose index (in dataset order, after --limit) % n == i.
+struct Shard {
+  int index = 0;
+  int count = 1;
+};
+// "i/n" with 0 <= i < n, else fgq::Error "<where>: '<text>' must be i/n with 0 <= i < n".
+Shard parse_shard(const std::string& text, const std::string& where);
+// How many of `total` images shard s takes.
+size_t shard_size(size_t total, const Shard& s);
+
+// The order of Dataset::images: relative names compared folder by folder, so "a/x" < "a-b/y"
+// as in the directory walk. fgq-merge restores a sharded run's order with it.
+bool dataset_order(const std::string& a, const std::string& b);
 
 }  // namespace fgq

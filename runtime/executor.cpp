@@ -163,6 +163,13 @@ Shape Executor::output_shape(int i, int batch) const {
 
 void Executor::set_observer(Observer obs) { impl_->observer = std::move(obs); }
 const Graph& Executor::graph() const { return impl_->g; }
+float* Executor::mutable_constant(int v) {
+  Graph& g = impl_->g;
+  if (v < 0 || v >= int(g.values.size()) || !g.values[v].is_const() ||
+      g.values[v].constant->dtype != DType::F32)
+    fail(g.source, "executor: value " + std::to_string(v) + " is not a float constant");
+  return g.values[v].constant->f.data();
+}
 size_t Executor::arena_bytes() const { return impl_->arena_bytes; }
 
 }  // namespace fgq

@@ -166,15 +166,17 @@ Kernel compile_conv(const NodeView& nv) {
   const int64_t x_grp = int64_t(s.C) * s.H * s.W, y_grp = int64_t(s.K) * s.OH() * s.OW();
   const int64_t w_grp = int64_t(s.K) * s.C * s.KH * s.KW;
   const int groups = int(group);
+  // The whole batch per call: the kernel reads each weight once per batch.
   return [=](int batch) {
-    for_each_image(batch, [&](int i) {
-      for (int g = 0; g < groups; ++g) {
-        const int64_t yo = i * y_img + g * y_grp;
-        ops::conv2d_f32(s, x + i * x_img + g * x_grp, w + g * w_grp,
-                        bias ? bias + g * s.K : nullptr, residual ? residual + yo : nullptr, relu,
-                        y + yo);
-      }
-    });
+    auto conv_group = [&](int g) {
+      ops::conv2d_f32_batch(s, batch, x + g * x_grp, x_img, w + g * w_grp,
+                            bias ? bias + g * s.K : nullptr,
+                            residual ? residual + g * y_grp : nullptr, relu, y + g * y_grp, y_img);
+    };
+    if (groups == 1)
+      conv_group(0);
+    else
+      tbb::parallel_for(0, groups, conv_group);
   };
 }
 

@@ -82,9 +82,11 @@ Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& m
       if (s <= 0) fail(source, "metadata fgq.std values must be > 0");
   }
   if (const std::string* v = get("fgq.input_size")) {
+    // Bounded before the int conversion (UB for 8e9) and before anyone allocates s*s pixels.
+    constexpr float kMaxInputSize = 4096;
     const float s = parse_float(*v, source, "fgq.input_size");
-    if (s < 1 || s != std::floor(s))
-      fail(source, "metadata fgq.input_size='" + *v + "' must be a positive integer");
+    if (s < 1 || s > kMaxInputSize || s != std::floor(s))
+      fail(source, "metadata fgq.input_size='" + *v + "' must be an integer from 1 to 4096");
     p.input_size = static_cast<int>(s);
   }
   if (!missing.empty())

@@ -113,6 +113,19 @@ nlohmann::json report_json(const RunInfo& info, const Accuracy& acc) {
   };
 }
 
+ImageResult image_result_from_json(const nlohmann::json& j) {
+  ImageResult r;
+  r.file = j.at("file").get<std::string>();
+  r.label = j.at("label").get<int>();
+  r.top5 = j.at("top5").get<std::vector<int>>();
+  // json_float wrote the float's shortest decimal form, which reads back as the same float.
+  for (double v : j.at("top5_scores").get<std::vector<double>>())
+    r.top5_scores.push_back(static_cast<float>(v));
+  r.correct1 = j.at("correct1").get<bool>();
+  r.correct5 = j.at("correct5").get<bool>();
+  return r;
+}
+
 void write_json_atomic(const std::string& path, const nlohmann::json& j) {
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   {

@@ -74,6 +74,9 @@ double json_float(float v);
 // eval_s, images_per_s}, interrupted, skipped_files, images [{file, label, top5, top5_scores,
 // correct1, correct5}].
 nlohmann::json report_json(const RunInfo& info, const Accuracy& acc);
+// One record of report_json's "images" array, read back (fgq-merge). Throws nlohmann::json
+// exceptions for a malformed record.
+ImageResult image_result_from_json(const nlohmann::json& j);
 
 // Writes to "<path>.tmp.<pid>" then renames over path, so readers never see a partial file.
 // Throws fgq::Error "<path>: cannot write ..." on failure.

@@ -2,6 +2,7 @@
 # Installs what fgq needs, from Debian's packages only.
 #   install_deps.sh          build + test dependencies
 #   install_deps.sh --models also what fetching/exporting the models needs (npm, torchvision)
+#   install_deps.sh --fuzz   also clang and its libFuzzer/sanitizer runtimes (scripts/fuzz.sh)
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -13,6 +14,9 @@ if [ "${1:-}" = "--models" ]; then
   pkgs+=(python3-torchvision)
   # Node.js images often ship their own npm, which conflicts with Debian's package.
   command -v npm >/dev/null || pkgs+=(npm)
+fi
+if [ "${1:-}" = "--fuzz" ]; then
+  pkgs+=(clang libclang-rt-dev)  # Debian's default clang and the matching compiler-rt
 fi
 missing=()
 for p in "${pkgs[@]}"; do

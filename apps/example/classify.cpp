@@ -1,5 +1,5 @@
-// Classifies one image with an FGQ-quantized model, through the installed fgq package.
-// usage: fgq-classify MODEL.onnx IMAGE.jpg [CALIB_IMAGE ...]
+// Classifies one image with fgq, built against the installed package (find_package(fgq)).
+// usage: fgq-classify MODEL.onnx IMAGE.jpg [CALIB_IMAGE ...]  (calibration images: FGQ first)
 #include <fgq/fgq.h>
 
 #include <iostream>
@@ -9,8 +9,9 @@ int main(int argc, char** argv) try {
   fgq::Model model = fgq::Model::load(argv[1]);
   if (argc > 3) model.quantize(fgq::QuantOptions{}, {argv + 3, argv + argc});  // FGQ N=4, 8-bit
   fgq::Session session(model);
-  for (const fgq::Prediction& p : session.classify({argv[2]})[0])
-    std::cout << p.class_index << ' ' << p.score << '\n';
+  // Copied out: the batch result is a temporary, a range-for over its [0] would dangle.
+  const std::vector<fgq::Prediction> top5 = session.classify({argv[2]}, 5)[0];
+  for (const fgq::Prediction& p : top5) std::cout << p.class_index << ' ' << p.score << '\n';
 } catch (const fgq::Error& e) {
   std::cerr << "fgq-classify: " << e.what() << '\n';
   return 1;

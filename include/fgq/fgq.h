@@ -4,7 +4,8 @@
 //   fgq::Model model = fgq::Model::load("models/resnet50.onnx");
 //   model.quantize(fgq::QuantOptions{}, calibration_image_paths);   // optional: FGQ N=4, 8-bit
 //   fgq::Session session(model);
-//   for (auto& p : session.classify({"cat.jpg"})[0]) std::cout << p.class_index << " " << p.score;
+//   std::vector<fgq::Prediction> top5 = session.classify({"cat.jpg"})[0];  // a copy, not a ref
+//   for (auto& p : top5) std::cout << p.class_index << " " << p.score;
 //
 // Every failure is an fgq::Error whose message is one line naming the file and the problem.
 #include <cstdint>

@@ -13,7 +13,15 @@ struct QuantOptions {
   bool pow2_scales = false;          // dynamic fixed point
   bool ternarize_first = false;      // first conv: ternary, else kept at 8-bit weights
   bool ternarize_last = false;       // classifier: ternary, else kept at 8-bit weights
-  bool stats_correction = true;      // BN re-estimation / per-channel moment matching
+  bool stats_correction = true;      // per-channel correction of every conv output
+  // Its target: "fp32" matches each channel's mean/variance to the FP32 network's on the same
+  // calibration images (exact for lossless weights); "bn" re-estimates folded BatchNorm instead
+  // (which also moves the network off its training-time statistics); "mean" only removes the
+  // per-channel mean shift (bias correction).
+  std::string correction = "fp32";
+  // GPTQ: ternarize each layer against its calibration inputs, compensating every rounding
+  // error with the weights not yet quantized (minimises the layer's output error).
+  bool gptq = true;
 };
 
 }  // namespace fgq

@@ -1,102 +1,21 @@
-// Runs the fgq-run binary (path compiled in as FGQ_RUN_EXE) on a tiny model whose answer is
-// the image's dominant colour: GlobalAveragePool -> Flatten -> Gemm with class 0 = R, 1 = G,
-// 2 = B, 3..5 = nothing. Checks exit codes, the summary line, skipping and the JSON report.
+// Runs the fgq-run binary (path compiled in as FGQ_RUN_EXE) on the colour model of
+// app_fixture.h. Checks exit codes, the summary line, skipping and the JSON report.
 #include <catch2/catch.hpp>
-
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 
-#include "support/onnx_builder.h"
-#include "support/test_util.h"
+#include "app_fixture.h"
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-// A folder with the model, the images and the run outputs; removed at the end.
-struct Fixture {
-  fs::path root = fgq::test::temp_path("_fgq_run");
-  fs::path val = root / "val";
-
-  Fixture() {
-    fs::create_directories(val);
-    write_model(root / "colour.onnx", false);
-    write_model(root / "colour_softmax.onnx", true);
-    image("img_1.png", {0, 0, 255});  // BGR: red
-    image("img_2.png", {0, 255, 0});  // green
-    image("img_3.JPEG", {255, 0, 0});  // blue, lossy
-    image("img_4.png", {0, 0, 255});  // red, but labelled green: wrong top-1, right top-5
-    std::ofstream(val / "img_5.JPEG") << "not a JPEG at all";
-    std::ofstream(val / "val_labels.txt") << "img_1.png 0\nimg_2.png 1\nimg_3.JPEG 2\nimg_4.png 1\n"
-                                             "img_5.JPEG 0\n";
-  }
-  ~Fixture() { fs::remove_all(root); }
-
-  void image(const std::string& name, cv::Scalar bgr) {
-    cv::Mat m(10, 12, CV_8UC3, bgr);
-    REQUIRE(cv::imwrite((val / name).string(), m));
-  }
-
-  static void write_model(const fs::path& path, bool softmax) {
-    std::vector<float> w(6 * 3, 0.f);
-    w[0 * 3 + 0] = w[1 * 3 + 1] = w[2 * 3 + 2] = 1.f;
-    fgq::test::OnnxBuilder b;
-    b.input("x", {-1, 3, 8, 8})
-        .init_f32("w", {6, 3}, w)
-        .init_f32("b", {6}, std::vector<float>(6, 0.f))
-        .metadata("fgq.channel_order", "RGB")
-        .metadata("fgq.pixel_scale", "0.00392156862745098")
-        .metadata("fgq.mean", "0,0,0")
-        .metadata("fgq.std", "1,1,1")
-        .metadata("fgq.input_size", "8");
-    b.node("GlobalAveragePool", {"x"}, {"p"});
-    b.node("Flatten", {"p"}, {"f"}).i("axis", 1);
-    b.node("Gemm", {"f", "w", "b"}, {softmax ? "logits" : "y"}).i("transB", 1);
-    if (softmax) b.node("Softmax", {"logits"}, {"y"}).i("axis", 1);
-    b.output("y");
-    b.save(path.string());
-  }
-
-  Result run(const std::string& args) const {
-    const fs::path out = root / "stdout.txt", err = root / "stderr.txt";
-    const std::string cmd = std::string(FGQ_RUN_EXE) + " " + args + " >" + out.string() + " 2>" +
-                            err.string();
-    const int status = std::system(cmd.c_str());
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-  std::string model(bool softmax = false) const {
-    return (root / (softmax ? "colour_softmax.onnx" : "colour.onnx")).string();
-  }
-};
-
-}  // namespace
+using fgq::test::Fixture;
+using fgq::test::Result;
+using fgq::test::slurp;
 
 TEST_CASE("fgq-run: scores a folder, skips the corrupt JPEG and prints Top-1/Top-5") {
   Fixture f;

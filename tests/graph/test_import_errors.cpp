@@ -37,6 +37,16 @@ std::string import_error(const OnnxBuilder& b) {
   return "(no error)";
 }
 
+// Import and preparation (shape inference runs there).
+std::string prepare_error(const OnnxBuilder& b) {
+  try {
+    prepare_graph(fgq::test::import_model(b, "bad.onnx"));
+  } catch (const fgq::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 std::string bytes_error(const std::string& bytes) {
   try {
     import_onnx_bytes(bytes.data(), bytes.size(), "bad.onnx");
@@ -117,6 +127,36 @@ TEST_CASE("import errors: negative dim") {
   CHECK_THAT(import_error(b), Contains("initializer 'w' has a negative dimension (-2)"));
 }
 
+TEST_CASE("import errors: zero and negative graph input dims") {
+  for (int64_t d : {0, -3}) {
+    OnnxBuilder b;
+    b.input("x", {1, 3, 4, 4});
+    b.node("Relu", {"x"}, {"y"});
+    b.output("y");
+    // Set on the proto: the builder turns negative dims into symbolic ones.
+    b.proto().mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
+        ->mutable_shape()->mutable_dim(2)->set_dim_value(d);
+    CHECK(import_error(b) == "bad.onnx: graph input 'x' has invalid dimension " + std::to_string(d));
+  }
+}
+
+TEST_CASE("import errors: an empty activation is refused at load time") {
+  // A Conv with no filters imported fine and crashed the executor (division by zero).
+  OnnxBuilder conv;
+  conv.input("x", {1, 3, 4, 4});
+  conv.init_f32("w", {0, 3, 1, 1}, {});
+  conv.node("Conv", {"x", "w"}, {"y"}, "conv");
+  conv.output("y");
+  CHECK(prepare_error(conv) == "bad.onnx: node 'conv' (Conv): output [1,0,4,4] is empty");
+
+  OnnxBuilder fc;
+  fc.input("x", {1, 4});
+  fc.init_f32("w", {4, 0}, {});
+  fc.node("MatMul", {"x", "w"}, {"y"}, "fc");
+  fc.output("y");
+  CHECK(prepare_error(fc) == "bad.onnx: node 'fc' (MatMul): output [1,0] is empty");
+}
+
 TEST_CASE("import errors: huge declared dims are rejected before allocating") {
   OnnxBuilder b;
   valid_model(b);
@@ -131,6 +171,17 @@ TEST_CASE("import errors: huge declared dims are rejected before allocating") {
   big_input.node("Relu", {"x"}, {"y"});
   big_input.output("y");
   CHECK_THAT(import_error(big_input), Contains("graph input 'x' declared size too large"));
+
+  // 8192 stored floats whose outer product (folded at load time) would be 16M elements.
+  OnnxBuilder outer;
+  outer.input("x", {1, 4096});
+  outer.init_f32("col", {4096, 1}, std::vector<float>(4096, 1.f));
+  outer.init_f32("row", {1, 4096}, std::vector<float>(4096, 1.f));
+  outer.node("Mul", {"col", "row"}, {"big"}, "outer");
+  outer.node("Add", {"x", "big"}, {"y"});
+  outer.output("y");
+  CHECK(prepare_error(outer) ==
+        "bad.onnx: node 'outer' (Mul): folding it would make 16777216 elements out of 8192");
 }
 
 TEST_CASE("import errors: raw_data size mismatch") {

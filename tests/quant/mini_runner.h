@@ -15,7 +15,8 @@ struct MiniAct {
 
 // Runs g on `batch` images; calls observer (if set) after each node. Returns all activations
 // by value id.
-std::map<int, MiniAct> mini_run(const Graph& g, const float* input, int batch,
+using MiniActs = std::map<int, MiniAct>;
+MiniActs mini_run(const Graph& g, const float* input, int batch,
                                 const GraphObserver& observer = {});
 // The same as a GraphRunner for quantize_graph_with().
 GraphRunner mini_runner();

@@ -146,30 +146,40 @@ TEST_CASE("quantize: corrected convs reproduce the target statistics on the cali
   const Graph fp32 = small_net();
   const auto calib = calib_images();
   const auto ref = test::mini_run(fp32, calib.data(), kCalib);
-  for (int bits : {0, 8}) {
-    Graph g = small_net();
-    QuantOptions opt;
-    opt.act_bits = bits;
-    quantize_graph_with(g, opt, calib.data(), kCalib, test::mini_runner());
-    const auto out = test::mini_run(g, calib.data(), kCalib);
-    INFO("act_bits " << bits);
-    // BN convs: re-estimated BN means the output mean per channel is beta exactly.
-    for (const char* name : {"conv1", "conv2"}) {
-      const auto beta = node_named(fp32, name).attrs.floats("bn_beta");
-      const auto& a = out.at(g.find_value(std::string(name) + "_out"));
-      const ChannelMoments m = channel_moments(a.data.data(), a.shape);
-      for (size_t c = 0; c < beta.size(); ++c) CHECK(m.mean[c] == Approx(beta[c]).margin(1e-4));
-    }
-    // Conv without BN: moments matched to the FP32 network's.
-    const auto& a3 = out.at(g.find_value("conv3_out"));
-    const auto& f3 = ref.at(fp32.find_value("conv3_out"));
-    const ChannelMoments m = channel_moments(a3.data.data(), a3.shape);
-    const ChannelMoments mref = channel_moments(f3.data.data(), f3.shape);
+  auto check_matches_fp32 = [&](const Graph& g, const test::MiniActs& out, const char* name) {
+    const auto& a = out.at(g.find_value(std::string(name) + "_out"));
+    const auto& f = ref.at(fp32.find_value(std::string(name) + "_out"));
+    const ChannelMoments m = channel_moments(a.data.data(), a.shape);
+    const ChannelMoments mref = channel_moments(f.data.data(), f.shape);
     for (size_t c = 0; c < m.mean.size(); ++c) {
       CHECK(m.mean[c] == Approx(mref.mean[c]).margin(1e-4));
       CHECK(m.var[c] == Approx(mref.var[c]).epsilon(1e-3));
     }
-  }
+  };
+  for (const char* correction : {"fp32", "bn"})
+    for (bool gptq : {false, true})
+      for (int bits : {0, 8}) {
+        Graph g = small_net();
+        QuantOptions opt;
+        opt.act_bits = bits;
+        opt.correction = correction;
+        opt.gptq = gptq;
+        quantize_graph_with(g, opt, calib.data(), kCalib, test::mini_runner());
+        const auto out = test::mini_run(g, calib.data(), kCalib);
+        INFO("correction " << correction << ", gptq " << gptq << ", act_bits " << bits);
+        for (const char* name : {"conv1", "conv2"}) {
+          if (std::string(correction) == "fp32") {
+            check_matches_fp32(g, out, name);
+            continue;
+          }
+          // Re-estimated BN: the output mean per channel is beta exactly.
+          const auto beta = node_named(fp32, name).attrs.floats("bn_beta");
+          const auto& a = out.at(g.find_value(std::string(name) + "_out"));
+          const ChannelMoments m = channel_moments(a.data.data(), a.shape);
+          for (size_t c = 0; c < beta.size(); ++c) CHECK(m.mean[c] == Approx(beta[c]).margin(1e-4));
+        }
+        check_matches_fp32(g, out, "conv3");  // no BN: always matched to the FP32 network
+      }
 }
 
 TEST_CASE("quantize: without correction or activation bits no calibration is needed") {
@@ -177,6 +187,7 @@ TEST_CASE("quantize: without correction or activation bits no calibration is nee
   QuantOptions opt;
   opt.stats_correction = false;
   opt.act_bits = 0;
+  opt.gptq = false;
   const QuantReport r = quantize_graph_with(g, opt, nullptr, 0, test::mini_runner());
   CHECK(r.corrected_layers == 0);
   CHECK(r.act_params.empty());
@@ -195,6 +206,7 @@ TEST_CASE("quantize: ternarize_first/last, 4-bit activations and [in, out] class
     opt.act_bits = 4;
     opt.act_calib = "max";
     opt.stats_correction = false;
+    opt.gptq = false;  // the classifier's alphas are compared with plain ternarization
     opt.ternarize_last = true;
     const QuantReport r = quantize_graph_with(g, opt, calib.data(), kCalib, test::mini_runner());
     CHECK(r.layers[0].kind == "int8");
@@ -222,6 +234,7 @@ TEST_CASE("quantize: every layer ternary counts the removed multiplications exac
   opt.ternarize_first = opt.ternarize_last = true;
   opt.stats_correction = false;
   opt.act_bits = 0;
+  opt.gptq = false;
   const QuantReport ra = quantize_graph_with(all, opt, nullptr, 0, test::mini_runner());
   // conv1 3 channels -> one group of 3 per (k,r,s): 72 groups of 216; fc: 30 of 120.
   CHECK(ra.mults_removed == Approx(1 - (72.0 + 144 + 24 + 30) / (216 + 576 + 96 + 120)));

@@ -68,3 +68,18 @@ TEST_CASE("stats correction: moment matching restores the reference moments") {
     CHECK(after.var[c] == Approx(ref.var[c]).epsilon(1e-4));
   }
 }
+
+TEST_CASE("stats correction: mean-only matching shifts each channel and keeps its variance") {
+  const Shape shape{3, 2, 10};
+  auto x = test::random_floats(60, 29, -1.f, 2.f);
+  const ChannelMoments before = channel_moments(x.data(), shape);
+  const ChannelMoments ref{{1.f, -3.f}, {4.f, 0.25f}};
+  const ChannelAffine corr = moment_matching(ref, before, /*mean_only=*/true);
+  apply_channel_affine(x.data(), shape, corr.a, corr.b);
+  const ChannelMoments after = channel_moments(x.data(), shape);
+  for (int c = 0; c < 2; ++c) {
+    CHECK(corr.a[c] == 1.f);
+    CHECK(after.mean[c] == Approx(ref.mean[c]).margin(1e-5));
+    CHECK(after.var[c] == Approx(before.var[c]).epsilon(1e-4));
+  }
+}

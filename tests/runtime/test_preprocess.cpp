@@ -228,5 +228,8 @@ TEST_CASE("preprocess: bad metadata values name the model and the key") {
                     Catch::Contains("fgq.std values must be > 0"));
   CHECK_THROWS_WITH(Preprocess::from_metadata(M{{"fgq.input_size", "22x"}}, "m.onnx"),
                     Catch::Contains("fgq.input_size"));
+  // Found by fuzzing: 8e9 used to reach an out-of-range float -> int conversion.
+  CHECK_THROWS_WITH(Preprocess::from_metadata(M{{"fgq.input_size", "8e9"}}, "m.onnx"),
+                    "m.onnx: metadata fgq.input_size='8e9' must be an integer from 1 to 4096");
   CHECK_THROWS_AS(Preprocess::from_metadata(M{{"fgq.pixel_scale", "abc"}}, "m.onnx"), fgq::Error);
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Builds the FGQ sweep table (Markdown + CSV) and the Top-1-vs-N plot from fgq-run JSON reports
+written by scripts/reproduce_tables.sh."""
+import argparse
+import csv
+import json
+import pathlib
+
+
+def load(runs):
+    out = {}
+    for p in sorted(pathlib.Path(runs).glob("*.json")):
+        j = json.loads(p.read_text())
+        out[p.stem] = j
+    return out
+
+
+def row(name, j, fp32_top1):
+    q = j.get("quantization") or {}
+    n = q.get("group")
+    top1, top5 = 100 * j["top1"], 100 * j["top5"]
+    steps = []
+    if q:
+        steps.append("first+last " + ("ternary" if q.get("ternarize_first") else "8-bit"))
+        steps.append("correction " + (q.get("correction", "fp32") if q.get("stats_correction") else "off"))
+        steps.append("GPTQ " + ("on" if q.get("gptq") else "off"))
+    return {
+        "config": name,
+        "N": n if n else "-",
+        "act_bits": q.get("act_bits", 32) if q else 32,
+        "threshold": q.get("threshold", "-") if q else "-",
+        "method": "; ".join(steps) if steps else "FP32",
+        "top1": round(top1, 2),
+        "top5": round(top5, 2),
+        "drop_top1": round(fp32_top1 - top1, 2),
+        "mults_removed_pct": round(100 * q.get("mults_removed", 0), 1) if q else 0.0,
+        "weight_sparsity_pct": round(100 * q.get("weight_sparsity", 0), 1) if q else 0.0,
+        "images": j["counts"]["scored"],
+        "quantize_s": round(j["timing"]["quantize_s"], 1),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--model", default="resnet50")
+    ap.add_argument("--seconds", type=int, default=0)
+    ap.add_argument("--command", default="")
+    a = ap.parse_args()
+    runs = load(a.runs)
+    if "fp32" not in runs:
+        raise SystemExit(f"make_tables.py: {a.runs}/fp32.json missing")
+    fp32 = 100 * runs["fp32"]["top1"]
+    rows = [row(k, v, fp32) for k, v in runs.items()]
+    rows.sort(key=lambda r: (r["config"] != "fp32", str(r["threshold"]), -r["act_bits"],
+                             r["N"] if isinstance(r["N"], int) else 0, r["config"]))
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{a.model}_sweep"
+    with open(f"{stem}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    cols = ["config", "N", "act_bits", "threshold", "method", "top1", "top5", "drop_top1",
+            "mults_removed_pct", "weight_sparsity_pct", "quantize_s"]
+    lines = [f"# {a.model}: FGQ sweep", "",
+             f"Images: {rows[0]['images']} of the validation folder; FP32 Top-1 {fp32:.2f} %. "
+             f"Calibration on `calib/` (training images). Sweep wall time {a.seconds // 60} min "
+             f"{a.seconds % 60} s on this machine.", "",
+             f"Command: `{a.command}`", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
+    pathlib.Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for thr in ("exact", "twn"):
+        for bits in (8, 4):
+            pts = sorted((r["N"], r["top1"]) for r in rows
+                         if r["threshold"] == thr and r["act_bits"] == bits and
+                         r["config"] == f"n{r['N']}_a{bits}_{thr}")
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
+                        linestyle="-" if thr == "exact" else "--", label=f"{bits}-bit act, {thr}")
+    ax.axhline(fp32, color="k", linewidth=1, label="FP32")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("group size N")
+    ax.set_ylabel("Top-1 (%)")
+    ax.set_title(f"{a.model}: FGQ ternary weights, Top-1 vs group size")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(f"{stem}.png", dpi=120)
+    print(f"wrote {stem}.md, {stem}.csv, {stem}.png")
+
+
+if __name__ == "__main__":
+    main()

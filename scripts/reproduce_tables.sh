@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Reproduces the FGQ paper's sweep on one model: FP32, then FGQ for every group size N,
+# activation width and threshold rule, plus the ablation of the corrections at N=4 / 8-bit.
+# Writes one fgq-run JSON per configuration and then the table (Markdown + CSV) and the plot.
+#
+#   scripts/reproduce_tables.sh [--model resnet50] [--val DIR] [--limit N] [--out docs/results]
+#                               [--groups "1 2 4 8 16 32 64"] [--bits "8 4"] [--thresholds "exact twn"]
+# Calibration images come from ${FGQ_DATA:-../shared}/data/imagenet/calib (never from --val).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+model=resnet50
+data=${FGQ_DATA:-../shared}
+val=$data/data/imagenet/val
+calib=$data/data/imagenet/calib
+limit=""
+out=docs/results
+groups="1 2 4 8 16 32 64"
+bits="8 4"
+thresholds="exact twn"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --model) model=$2; shift 2 ;;
+    --val) val=$2; shift 2 ;;
+    --calib) calib=$2; shift 2 ;;
+    --limit) limit="--limit $2"; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --groups) groups=$2; shift 2 ;;
+    --bits) bits=$2; shift 2 ;;
+    --thresholds) thresholds=$2; shift 2 ;;
+    *) echo "reproduce_tables.sh: unknown option '$1'" >&2; exit 1 ;;
+  esac
+done
+
+run=build/apps/fgq-run
+[ -x "$run" ] || { echo "reproduce_tables.sh: $run not built (run scripts/setup.sh first)" >&2; exit 1; }
+[ -d "$val" ] || { echo "reproduce_tables.sh: $val: no such folder" >&2; exit 1; }
+runs=out/sweep/$model  # per-run JSON reports (per-image records): not committed
+mkdir -p "$runs"
+# The 227x227 validation images are resized straight to 224 (what the reference does).
+common=(--model "$model" --imagenet "$val" --plain-resize --batch 16 --quiet $limit)
+quant=(--quant fgq --calib "$calib" --calib-count 200)
+start=$(date +%s)
+
+one() {  # name, extra fgq-run arguments...
+  local name=$1; shift
+  if [ -s "$runs/$name.json" ]; then echo "  $name: done before, kept"; return; fi
+  echo "  $name: $*"
+  "$run" "${common[@]}" "$@" --json "$runs/$name.json"
+}
+
+one fp32
+for b in $bits; do
+  for t in $thresholds; do
+    for n in $groups; do
+      one "n${n}_a${b}_${t}" "${quant[@]}" --group "$n" --act-bits "$b" --threshold "$t"
+    done
+  done
+done
+# What each step of the method buys at N=4, 8-bit, exact thresholds.
+one n4_a8_exact_plain "${quant[@]}" --group 4 --act-bits 8 --no-stats-correction --no-gptq
+one n4_a8_exact_corr "${quant[@]}" --group 4 --act-bits 8 --no-gptq
+one n4_a8_exact_bn "${quant[@]}" --group 4 --act-bits 8 --correction bn --no-gptq
+one n4_a0_exact "${quant[@]}" --group 4 --act-bits 0
+one n4_a8_exact_all_ternary "${quant[@]}" --group 4 --act-bits 8 --ternarize-first --ternarize-last
+
+/usr/bin/python3 scripts/make_tables.py --runs "$runs" --out "$out" --model "$model" \
+  --seconds $(( $(date +%s) - start )) --command "scripts/reproduce_tables.sh $*"

@@ -1,0 +1,168 @@
+// Writes the seed inputs of the loader fuzzer into DIR (tests/fuzz/corpus): small models that
+// reach most importer paths and passes, a few broken ones, and metadata ('#' inputs, see
+// fuzz_onnx_loader.cpp). Regressions found by fuzzing are added next to them as crash_* files.
+//   fuzz_make_corpus tests/fuzz/corpus
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "graph/onnx_proto.h"
+#include "support/onnx_builder.h"
+#include "support/test_util.h"
+
+using fgq::test::OnnxBuilder;
+
+namespace {
+
+std::string g_dir;
+
+void put(const std::string& name, const std::string& bytes) {
+  std::ofstream(g_dir + "/seed_" + name, std::ios::binary) << bytes;
+}
+
+void conv_relu(OnnxBuilder& b) {
+  b.input("x", {1, 3, 4, 4});
+  b.init_f32("w", {2, 3, 1, 1}, {1, 2, 3, 4, 5, 6});
+  b.node("Conv", {"x", "w"}, {"c"}, "conv");
+  b.node("Relu", {"c"}, {"y"}, "relu");
+  b.output("y");
+}
+
+// Pad, Conv, BN, Relu, MaxPool, GAP, the exported-Flatten Shape/Gather/Concat/Reshape chain,
+// MatMul, Softmax, with the preprocessing metadata.
+std::string mixed() {
+  OnnxBuilder b;
+  b.input("x", {-1, 3, 8, 8});
+  b.init_f32("w", {4, 3, 3, 3}, fgq::test::random_floats(108, 1));
+  b.init_i64("p", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+  for (const char* n : {"g", "be", "m"}) b.init_f32(n, {4}, {1, 2, 3, 4});
+  b.init_f32("v", {4}, {1, 1, 1, 1});
+  b.init_i64("zero", {}, {0});
+  b.init_i64("ax", {1}, {0});
+  b.init_i64("m1", {1}, {-1});
+  b.init_f32("fc", {4, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  b.metadata("fgq.channel_order", "BGR").metadata("fgq.mean", "103.9,116.8,123.7");
+  b.metadata("fgq.std", "1,1,1").metadata("fgq.pixel_scale", "1").metadata("fgq.input_size", "8");
+  b.node("Pad", {"x", "p"}, {"xp"});
+  b.node("Conv", {"xp", "w"}, {"c"}).ints("strides", {2, 2});
+  b.node("BatchNormalization", {"c", "g", "be", "m", "v"}, {"bn"});
+  b.node("Relu", {"bn"}, {"r"});
+  b.node("MaxPool", {"r"}, {"mp"}).ints("kernel_shape", {2, 2}).i("ceil_mode", 1);
+  b.node("GlobalAveragePool", {"mp"}, {"gap"});
+  b.node("Shape", {"gap"}, {"s"});
+  b.node("Gather", {"s", "zero"}, {"n"});
+  b.node("Unsqueeze", {"n", "ax"}, {"nu"});
+  b.node("Concat", {"nu", "m1"}, {"t"}).i("axis", 0);
+  b.node("Reshape", {"gap", "t"}, {"f"});
+  b.node("MatMul", {"f", "fc"}, {"y"});
+  b.node("Softmax", {"y"}, {"prob"});
+  b.output("prob");
+  return b.bytes();
+}
+
+// A residual block: Conv-BN-Relu-Conv-BN-Add-Relu, AveragePool with auto_pad, Flatten, Gemm.
+std::string residual() {
+  OnnxBuilder b;
+  b.input("x", {1, 2, 5, 5});
+  b.init_f32("w1", {2, 2, 3, 3}, fgq::test::random_floats(36, 2));
+  b.init_f32("w2", {2, 2, 3, 3}, fgq::test::random_floats(36, 3));
+  for (const char* n : {"g", "be", "m", "v"}) b.init_f32(n, {2}, {1, 0.5f});
+  b.init_f32("fw", {3, 2}, {1, 0, 0, 1, 1, 1});
+  b.init_f32("fb", {3}, {0, 0, 0});
+  b.node("Conv", {"x", "w1"}, {"c1"}).ints("pads", {1, 1, 1, 1});
+  b.node("BatchNormalization", {"c1", "g", "be", "m", "v"}, {"b1"}).f("epsilon", 1e-5f);
+  b.node("Relu", {"b1"}, {"r1"});
+  b.node("Conv", {"r1", "w2"}, {"c2"}).s("auto_pad", "SAME_UPPER");
+  b.node("BatchNormalization", {"c2", "g", "be", "m", "v"}, {"b2"});
+  b.node("Add", {"b2", "x"}, {"a"});
+  b.node("Relu", {"a"}, {"r2"});
+  b.node("AveragePool", {"r2"}, {"ap"}).ints("kernel_shape", {2, 2}).s("auto_pad", "SAME_LOWER");
+  b.node("GlobalAveragePool", {"ap"}, {"gap"});
+  b.node("Flatten", {"gap"}, {"f"});
+  b.node("Gemm", {"f", "fw", "fb"}, {"y"}).i("transB", 1).f("alpha", 0.5f);
+  b.output("y");
+  return b.bytes();
+}
+
+// Opset 11: Constant nodes, attribute-form Squeeze/Unsqueeze, Transpose, Cast, Mul/Sub/Div on
+// constants, Dropout, Identity.
+std::string constants() {
+  OnnxBuilder b(11);
+  b.input("x", {1, 4});
+  b.node("Constant", {}, {"k"}).ints("value_ints", {1, -1});
+  b.node("Constant", {}, {"s"}).f("value_float", 2.f);
+  b.init_f32("w", {1, 1, 4}, {1, 2, 3, 4});
+  b.node("Squeeze", {"w"}, {"w2"}).ints("axes", {0});
+  b.node("Transpose", {"w2"}, {"wt"}).ints("perm", {1, 0});
+  b.node("Mul", {"wt", "s"}, {"wm"});
+  b.node("Sub", {"wm", "s"}, {"ws"});
+  b.node("Div", {"ws", "s"}, {"wd"});
+  b.node("Unsqueeze", {"wd"}, {"wu"}).ints("axes", {0});
+  b.node("Squeeze", {"wu"}, {"wq"}).ints("axes", {0});
+  b.node("Identity", {"x"}, {"xi"});
+  b.node("Dropout", {"xi"}, {"xd"});
+  b.node("MatMul", {"xd", "wq"}, {"y"});
+  b.node("Cast", {"k"}, {"kc"}).i("to", 7);
+  b.node("Reshape", {"y", "kc"}, {"out"});
+  b.output("out");
+  return b.bytes();
+}
+
+// Opset 7: Pad with a pads attribute, Softmax with the old default axis.
+std::string old_opset() {
+  OnnxBuilder b(7);
+  b.input("x", {1, 1, 2, 2});
+  b.node("Pad", {"x"}, {"p"}).ints("pads", {0, 0, 1, 1, 0, 0, 1, 1}).f("value", 0.f);
+  b.node("MaxPool", {"p"}, {"m"}).ints("kernel_shape", {3, 3}).ints("strides", {1, 1});
+  b.node("Flatten", {"m"}, {"f"});
+  b.node("Softmax", {"f"}, {"y"});
+  b.output("y");
+  return b.bytes();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) return std::fprintf(stderr, "usage: fuzz_make_corpus DIR\n"), 2;
+  g_dir = argv[1];
+  OnnxBuilder ok;
+  conv_relu(ok);
+  put("conv_relu", ok.bytes());
+  put("mixed", mixed());
+  put("residual", residual());
+  put("constants", constants());
+  put("old_opset", old_opset());
+
+  const std::string m = mixed();
+  put("truncated", m.substr(0, m.size() / 2));
+  OnnxBuilder cycle;
+  cycle.input("x", {1, 2});
+  cycle.node("Add", {"x", "b"}, {"a"});
+  cycle.node("Relu", {"a"}, {"b"});
+  cycle.output("b");
+  put("cycle", cycle.bytes());
+  OnnxBuilder lstm;
+  conv_relu(lstm);
+  lstm.node("LSTM", {"y"}, {"z"}, "lstm_1");
+  put("unsupported_op", lstm.bytes());
+  OnnxBuilder huge;
+  conv_relu(huge);
+  auto* w = huge.proto().mutable_graph()->mutable_initializer(0);
+  w->set_dims(0, int64_t(1) << 40);
+  put("huge_dims", huge.bytes());
+  OnnxBuilder dtype;
+  conv_relu(dtype);
+  dtype.proto().mutable_graph()->mutable_initializer(0)->set_data_type(onnx::TensorProto::DOUBLE);
+  put("double_weights", dtype.bytes());
+  OnnxBuilder mismatch;  // Conv expects 3 input channels, gets 4
+  mismatch.input("x", {1, 4, 4, 4});
+  mismatch.init_f32("w", {2, 3, 1, 1}, {1, 2, 3, 4, 5, 6});
+  mismatch.node("Conv", {"x", "w"}, {"y"});
+  mismatch.output("y");
+  put("channel_mismatch", mismatch.bytes());
+
+  put("metadata_ok", "#fgq.channel_order=BGR\nfgq.pixel_scale=1\nfgq.mean=103.94,116.78,123.68\n"
+                     "fgq.std=1,1,1\nfgq.input_size=224\n");
+  put("metadata_bad", "#fgq.channel_order=RGB\nfgq.mean=1,,2\nfgq.std=0,1,1\nfgq.input_size=1e9\n");
+  return 0;
+}
