@@ -7,6 +7,10 @@
 // readNetFromONNX + DNN_BACKEND_OPENCV / DNN_TARGET_CPU. Both get the same thread count
 // (tbb::global_control for fgq, cv::setNumThreads for OpenCV) and the same input tensor.
 // Exit codes: 0 done, 1 usage error, 2 bad input (model, images) or an engine failure.
+#include <fmt/format.h>
+#include <tbb/global_control.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -16,17 +20,13 @@
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <random>
-#include <string>
-#include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
-#include <tbb/global_control.h>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "fgq/fgq.h"
 #include "model_registry.h"
@@ -40,16 +40,17 @@ namespace {
 struct Options {
   std::string model = "resnet50", json_path, images_dir, calib_dir;
   std::vector<int> batches{1, 8};
-  int threads = 2, reps = 10, warmup = 2, calib_count = 16;
+  int threads = 2, reps = 10, warmup = 2, calib_count = 8;
   bool no_opencv = false, no_fp32 = false;
   std::string quant = "none";
   fgq::QuantOptions q;
 };
 
-// One engine under test: runs a batch of preprocessed images, returns the first output.
+// One engine under test: runs a batch of preprocessed images, returns the first output
+// (batch x classes; copying it costs nothing next to the inference).
 struct Engine {
   std::string name;  // fgq-fp32 | fgq-fgq | opencv-fp32
-  std::function<const float*(const float* input, int batch)> run;
+  std::function<std::vector<float>(const float* input, int batch)> run;
   std::vector<double> wall_ms, cpu_ms;  // per repetition, for the current batch size
 };
 
@@ -102,12 +103,15 @@ std::vector<float> load_inputs(const fgq::Session& s, int side, int n, const std
     std::mt19937 rng(12345);
     std::uniform_real_distribution<float> d(-120.f, 140.f);
     for (float& v : data) v = d(rng);
-    what = "random inputs (" + (dir.empty() ? std::string("no image folder") : dir + " not found") + ")";
+    what = "random inputs (" + (dir.empty() ? std::string("no image folder") : dir + " not found") +
+           ")";
   }
   return data;
 }
 
-std::string fmt_ms(double ms) { return ms >= 100 ? fmt::format("{:.1f} ms", ms) : fmt::format("{:.2f} ms", ms); }
+std::string fmt_ms(double ms) {
+  return ms >= 100 ? fmt::format("{:.1f} ms", ms) : fmt::format("{:.2f} ms", ms);
+}
 
 int run(const Options& o) {
   const std::string model_path = fgq::app::resolve_model(o.model);
@@ -121,15 +125,13 @@ int run(const Options& o) {
 
   std::string input_what;
   const std::string images_dir = o.images_dir.empty() ? shared_imagenet_dir("val") : o.images_dir;
-  const std::vector<float> input = load_inputs(*fp32_session, side, max_batch, images_dir, input_what);
+  const std::vector<float> input =
+      load_inputs(*fp32_session, side, max_batch, images_dir, input_what);
 
   std::vector<Engine> engines;
   if (!o.no_fp32)
-    engines.push_back({"fgq-fp32", [&](const float* x, int b) {
-                         static thread_local std::vector<float> out;
-                         out = fp32_session->run(x, b);
-                         return out.data();
-                       }, {}, {}});
+    engines.push_back(
+        {"fgq-fp32", [&](const float* x, int b) { return fp32_session->run(x, b); }, {}, {}});
 
   // FGQ: quantize a second copy of the model, calibrated on real images when available.
   std::unique_ptr<fgq::Model> q_model;
@@ -143,18 +145,20 @@ int run(const Options& o) {
         load_inputs(*fp32_session, side, o.calib_count, calib_dir, calib_what);
     const auto t0 = std::chrono::steady_clock::now();
     const fgq::QuantSummary qs = q_model->quantize(o.q, calib.data(), o.calib_count);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "fgq-bench: FGQ N=%d, %d-bit activations, calibrated on %s in %.1f s\n",
                  o.q.group, o.q.act_bits, calib_what.c_str(), secs);
     q_session = std::make_unique<fgq::Session>(*q_model, max_batch);
-    quant_info = {{"method", "fgq"}, {"group", o.q.group}, {"act_bits", o.q.act_bits},
-                  {"calibration", calib_what}, {"ternary_layers", qs.ternary_layers},
-                  {"int8_layers", qs.int8_layers}, {"weight_sparsity", qs.weight_sparsity}};
-    engines.push_back({"fgq-fgq", [&](const float* x, int b) {
-                         static thread_local std::vector<float> out;
-                         out = q_session->run(x, b);
-                         return out.data();
-                       }, {}, {}});
+    quant_info = {{"method", "fgq"},
+                  {"group", o.q.group},
+                  {"act_bits", o.q.act_bits},
+                  {"calibration", calib_what},
+                  {"ternary_layers", qs.ternary_layers},
+                  {"int8_layers", qs.int8_layers},
+                  {"weight_sparsity", qs.weight_sparsity}};
+    engines.push_back(
+        {"fgq-fgq", [&](const float* x, int b) { return q_session->run(x, b); }, {}, {}});
   }
 
   cv::dnn::Net net;
@@ -166,20 +170,23 @@ int run(const Options& o) {
     }
     net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-    engines.push_back({"opencv-fp32", [&](const float* x, int b) {
-                         static thread_local cv::Mat out;
+    engines.push_back({"opencv-fp32",
+                       [&](const float* x, int b) {
                          const int dims[4] = {b, 3, side, side};
                          net.setInput(cv::Mat(4, dims, CV_32F, const_cast<float*>(x)));
-                         out = net.forward();
+                         const cv::Mat out = net.forward();
                          if (!out.isContinuous() || out.total() != size_t(b) * classes)
                            fgq::fail(model_path, "OpenCV DNN output has " +
                                                      std::to_string(out.total()) + " values");
-                         return out.ptr<float>();
-                       }, {}, {}});
+                         return std::vector<float>(out.ptr<float>(),
+                                                   out.ptr<float>() + out.total());
+                       },
+                       {},
+                       {}});
   }
   if (engines.empty()) fgq::fail("fgq-bench", "nothing to benchmark");
 
-  std::fprintf(stderr, "fgq-bench: %s, %d threads, %s\n", model_path.c_str(), o.threads,
+  std::fprintf(stderr, "fgq-bench: %s, threads %d, %s\n", model_path.c_str(), o.threads,
                input_what.c_str());
 
   // Google-Benchmark-style table: one row per engine and batch size.
@@ -192,13 +199,14 @@ int run(const Options& o) {
     // Warm-up: first runs allocate and plan (OpenCV re-plans on a new input shape).
     std::vector<std::vector<float>> first(engines.size());
     for (size_t e = 0; e < engines.size(); ++e)
-      for (int w = 0; w < std::max(1, o.warmup); ++w) {
-        const float* y = engines[e].run(input.data(), batch);
-        first[e].assign(y, y + size_t(batch) * classes);
-      }
-    // Sanity: every engine against OpenCV (or fgq FP32) on the same input.
-    const size_t ref = engines.size() - 1;
-    for (size_t e = 0; e + 1 < engines.size(); ++e) {
+      for (int w = 0; w < std::max(1, o.warmup); ++w)
+        first[e] = engines[e].run(input.data(), batch);
+    // Sanity: every engine against OpenCV (or else the first engine) on the same input.
+    size_t ref = 0;
+    for (size_t e = 0; e < engines.size(); ++e)
+      if (engines[e].name == "opencv-fp32") ref = e;
+    for (size_t e = 0; e < engines.size(); ++e) {
+      if (e == ref) continue;
       const double err = max_rel_error(first[e].data(), first[ref].data(), first[e].size());
       agreement[fmt::format("{}_vs_{}/batch:{}", engines[e].name, engines[ref].name, batch)] = err;
       std::fprintf(stderr, "fgq-bench: batch %d: %s vs %s max|a-b|/max|b| = %.3g\n", batch,
@@ -227,7 +235,8 @@ int run(const Options& o) {
       std::printf("%-48s %12s %12s %10d %14.2f/s %12s\n", name.c_str(), fmt_ms(wall).c_str(),
                   fmt_ms(cpu).c_str(), o.reps, ips, ratio.c_str());
       json row = {{"name", name},
-                  {"run_name", fmt::format("{}/{}/batch:{}/threads:{}", model_name, e.name, batch, o.threads)},
+                  {"run_name",
+                   fmt::format("{}/{}/batch:{}/threads:{}", model_name, e.name, batch, o.threads)},
                   {"run_type", "aggregate"},
                   {"aggregate_name", "median"},
                   {"engine", e.name},
@@ -270,15 +279,20 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   Options o;
   CLI::App cli{"fgq-bench: fgq vs OpenCV DNN inference speed on one ONNX classifier"};
-  cli.add_option("--model", o.model, "resnet50 | resnet101 | alexnet (models/NAME.onnx) or a path")->capture_default_str();
-  cli.add_option("--batch", o.batches, "batch sizes, comma separated")->capture_default_str()
+  cli.add_option("--model", o.model, "resnet50 | resnet101 | alexnet (models/NAME.onnx) or a path")
+      ->capture_default_str();
+  cli.add_option("--batch", o.batches, "batch sizes, comma separated")
+      ->capture_default_str()
       ->delimiter(',')
       ->check(CLI::Range(1, 1024));
-  cli.add_option("--threads", o.threads, "threads for fgq (TBB) and OpenCV (cv::setNumThreads)")->capture_default_str()
+  cli.add_option("--threads", o.threads, "threads for fgq (TBB) and OpenCV (cv::setNumThreads)")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cli.add_option("--reps", o.reps, "timed repetitions per engine and batch size")->capture_default_str()
+  cli.add_option("--reps", o.reps, "timed repetitions per engine and batch size")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cli.add_option("--warmup", o.warmup, "untimed runs per engine and batch size first")->capture_default_str()
+  cli.add_option("--warmup", o.warmup, "untimed runs per engine and batch size first")
+      ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cli.add_option("--images", o.images_dir,
                  "images to feed (default ${FGQ_DATA:-<repo>/../shared}/data/imagenet/val; "
@@ -286,14 +300,19 @@ int main(int argc, char** argv) {
   cli.add_option("--json", o.json_path, "write the results as JSON (Google Benchmark layout)");
   cli.add_flag("--no-opencv", o.no_opencv, "benchmark fgq only");
   cli.add_flag("--no-fp32", o.no_fp32, "with --quant: skip the fgq FP32 engine");
-  cli.add_option("--quant", o.quant, "none | fgq: also benchmark the FGQ-quantized graph")->capture_default_str()
+  cli.add_option("--quant", o.quant, "none | fgq: also benchmark the FGQ-quantized graph")
+      ->capture_default_str()
       ->check(CLI::IsMember({"none", "fgq"}));
-  cli.add_option("--group", o.q.group, "FGQ group size N")->capture_default_str()->check(CLI::PositiveNumber);
-  cli.add_option("--act-bits", o.q.act_bits, "activation bits: 8 | 4 | 0 (FP32)")->capture_default_str()
+  cli.add_option("--group", o.q.group, "FGQ group size N")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cli.add_option("--act-bits", o.q.act_bits, "activation bits: 8 | 4 | 0 (FP32)")
+      ->capture_default_str()
       ->check(CLI::IsMember({0, 4, 8}));
   cli.add_option("--calib", o.calib_dir,
                  "calibration images (default ${FGQ_DATA:-<repo>/../shared}/data/imagenet/calib)");
-  cli.add_option("--calib-count", o.calib_count, "calibration images to use")->capture_default_str()
+  cli.add_option("--calib-count", o.calib_count, "calibration images to use")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
   try {
     cli.parse(argc, argv);
@@ -307,7 +326,10 @@ int main(int argc, char** argv) {
   try {
     return run(o);
   } catch (const std::exception& e) {  // fgq::Error, cv::Exception, std::bad_alloc: one line
-    std::fprintf(stderr, "fgq-bench: %s\n", e.what());
+    std::string msg = e.what();
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');  // OpenCV's messages span lines
+    std::fprintf(stderr, "fgq-bench: %s\n", msg.c_str());
     return 2;
   }
 }

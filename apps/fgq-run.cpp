@@ -269,7 +269,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   cli.add_flag("--plain-resize", o.plain_resize, "resize straight to crop x crop");
   cli.add_option("--limit", o.limit, "evaluate only the first N images")->check(CLI::PositiveNumber);
-  cli.add_option("--shard", o.shard, "i/n: evaluate images whose index % n == i (after --limit)");
+  cli.add_option("--shard", o.shard,
+                 "i/n: evaluate images whose index % n == i (after --limit); fgq-merge combines "
+                 "the shards' --json reports");
   cli.add_option("--batch", o.batch, "images per inference batch")->check(CLI::Range(1, 1024));
   cli.add_option("--threads", o.threads, "worker threads (default: all cores)")
       ->check(CLI::PositiveNumber);

@@ -3,16 +3,18 @@
 // images into one 32-wide register block, cuts the depth into chunks of whole channels, lowers
 // strided convs with masked loads and shares lowered panels between output-channel tasks: the
 // shapes below are picked to cross each of those edges.
-#include <catch2/catch.hpp>
-
-#include <algorithm>
-#include <cmath>
-#include <string>
-#include <vector>
-
+#include <sys/mman.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_invoke.h>
 #include <tbb/task_arena.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "fgq/error.h"
 #include "ops/conv2d.h"
@@ -61,8 +63,8 @@ double batch_error_ratio(const BatchCase& c, Path path, uint32_t seed) {
   std::vector<float> got(size_t(ys * c.batch), kSentinel);
   switch (path) {
     case Path::Public:
-      fgq::ops::conv2d_f32_batch(s, c.batch, x.data(), xs, w.data(), bias, res, c.relu,
-                                 got.data(), ys);
+      fgq::ops::conv2d_f32_batch(s, c.batch, x.data(), xs, w.data(), bias, res, c.relu, got.data(),
+                                 ys);
       break;
     case Path::Avx512:
       if (!fgq::ops::detail::conv2d_f32_avx512(s, c.batch, x.data(), xs, w.data(), bias, res,
@@ -117,7 +119,8 @@ Conv2dShape shape(int C, int H, int W, int K, int k, int stride, int pad) {
   return s;
 }
 
-BatchCase bcase(Conv2dShape s, int batch, bool bias = true, bool residual = false, bool relu = false) {
+BatchCase bcase(Conv2dShape s, int batch, bool bias = true, bool residual = false,
+                bool relu = false) {
   BatchCase c;
   c.s = s, c.batch = batch, c.bias = bias, c.residual = residual, c.relu = relu;
   return c;
@@ -237,6 +240,63 @@ TEST_CASE("conv2d batch: concurrent calls (nested in TBB tasks) keep their panel
   for (double r : ratio) CHECK(r <= 1.0);
 }
 
+namespace {
+
+// `n` floats ending exactly at a PROT_NONE page: reading one float past the end faults.
+class GuardedFloats {
+ public:
+  explicit GuardedFloats(size_t n) : n_(n) {
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    data_bytes_ = (n * sizeof(float) + page - 1) / page * page;
+    total_ = data_bytes_ + page;
+    void* m = mmap(nullptr, total_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    base_ = static_cast<char*>(m);
+    REQUIRE(mprotect(base_ + data_bytes_, page, PROT_NONE) == 0);
+  }
+  ~GuardedFloats() { munmap(base_, total_); }
+  float* data() { return reinterpret_cast<float*>(base_ + data_bytes_) - n_; }
+
+ private:
+  size_t n_, data_bytes_ = 0, total_ = 0;
+  char* base_ = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("conv2d batch: nothing is read past the input, weights or residual") {
+  // Masked loads may start before a row, but must not touch memory past the buffers' ends;
+  // a guard page right after each buffer turns an over-read into a crash.
+  uint32_t seed = 1000;
+  for (const auto& [s, batch] : {std::pair{shape(5, 9, 13, 9, 3, 1, 1), 3},      // masked loads
+                                 std::pair{shape(5, 9, 13, 9, 3, 2, 1), 3},      // stride 2
+                                 std::pair{shape(6, 9, 31, 7, 1, 2, 0), 2},      // 1x1 stride 2
+                                 std::pair{shape(5, 9, 13, 9, 1, 1, 0), 3},      // 1x1 direct
+                                 std::pair{shape(4, 10, 11, 3, 3, 3, 0), 2},     // gathers
+                                 std::pair{shape(40, 7, 7, 70, 3, 1, 1), 2}}) {  // deep
+    INFO(describe(bcase(s, batch)));
+    const long xi = long(s.C) * s.H * s.W, yi = long(s.K) * s.OH() * s.OW();
+    GuardedFloats x(size_t(xi * batch)), w(size_t(s.K) * s.C * s.KH * s.KW), r(size_t(yi * batch));
+    const auto xv = random_floats(size_t(xi * batch), seed++);
+    const auto wv = random_floats(size_t(s.K) * s.C * s.KH * s.KW, seed++);
+    const auto rv = random_floats(size_t(yi * batch), seed++);
+    std::copy(xv.begin(), xv.end(), x.data());
+    std::copy(wv.begin(), wv.end(), w.data());
+    std::copy(rv.begin(), rv.end(), r.data());
+    std::vector<float> got(static_cast<size_t>(yi * batch)), want(static_cast<size_t>(yi));
+    fgq::ops::conv2d_f32_batch(s, batch, x.data(), xi, w.data(), nullptr, r.data(), true,
+                               got.data(), yi);
+    double worst = 0;
+    for (int i = 0; i < batch; ++i) {
+      fgq::ops::conv2d_f32_naive(s, x.data() + i * xi, w.data(), nullptr, r.data() + i * yi, true,
+                                 want.data());
+      for (long k = 0; k < yi; ++k)
+        worst = std::max(worst, std::fabs(double(got[size_t(i * yi + k)]) - want[size_t(k)]));
+    }
+    CHECK(worst <= 1e-5 * std::sqrt(double(s.C) * s.KH * s.KW));
+  }
+}
+
 TEST_CASE("conv2d batch: batch results equal one call per image, bit for bit") {
   // Every output is one dot product over the same chunks in the same order, wherever its column
   // lands in a register block: batching must not change a single bit.
@@ -247,8 +307,8 @@ TEST_CASE("conv2d batch: batch results equal one call per image, bit for bit") {
   const auto w = random_floats(size_t(16 * 20 * 9), 32);
   const auto b = random_floats(16, 33);
   std::vector<float> all(size_t(yi * batch)), one(size_t(yi * batch));
-  fgq::ops::conv2d_f32_batch(s, batch, x.data(), xi, w.data(), b.data(), nullptr, true,
-                             all.data(), yi);
+  fgq::ops::conv2d_f32_batch(s, batch, x.data(), xi, w.data(), b.data(), nullptr, true, all.data(),
+                             yi);
   for (int i = 0; i < batch; ++i)
     fgq::ops::conv2d_f32(s, x.data() + i * xi, w.data(), b.data(), nullptr, true,
                          one.data() + i * yi);

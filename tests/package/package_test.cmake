@@ -10,6 +10,21 @@ endfunction()
 set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 run("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+# Public headers may include only each other (and system headers): private ones are not
+# installed. The example below compiles fgq.h; this also covers headers it does not include.
+file(GLOB headers ${prefix}/include/fgq/*.h)
+if(NOT EXISTS ${prefix}/include/fgq/fgq.h)
+  message(FATAL_ERROR "fgq/fgq.h was not installed")
+endif()
+foreach(h ${headers})
+  file(STRINGS ${h} includes REGEX "^#include \"")
+  foreach(inc ${includes})
+    string(REGEX REPLACE "^#include \"([^\"]+)\".*" "\\1" path "${inc}")
+    if(NOT EXISTS ${prefix}/include/${path})
+      message(FATAL_ERROR "${h} includes \"${path}\", which is not installed")
+    endif()
+  endforeach()
+endforeach()
 # Nothing but the prefix: the example must not see the source or build tree.
 run("configuring the example" ${CMAKE_COMMAND} -S ${EXAMPLE_DIR} -B ${WORK_DIR}/build
     -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=${BUILD_TYPE}
