@@ -39,9 +39,11 @@ struct QuantReport {
 // (attrs scale, qmin, qmax, bits) in front of its data input. Statistics correction and
 // activation calibration share ONE executor pass over all n_calib images as one batch: layer by
 // layer, each conv output is corrected in place before later layers read it, and each FakeQuant
-// is calibrated on the corrected values it sees. Convs with bn_* attributes get their BN
-// re-estimated (quant/stats_correction.h); other convs are moment-matched to the FP32 graph,
-// measured in one extra FP32 pass. Gemm/MatMul outputs are not corrected. Layers kept at 8-bit weights also get 8-bit
+// is calibrated on the corrected values it sees. Each conv output is moment-matched to the FP32
+// graph's (measured in one extra FP32 pass; opt.correction "mean": mean only), or with
+// correction "bn" convs with bn_* attributes get their BN re-estimated instead
+// (quant/stats_correction.h). With opt.gptq, each ternary layer is re-ternarized in the same pass
+// on its actual inputs just before it runs (quant/gptq.h). Gemm/MatMul outputs are not corrected. Layers kept at 8-bit weights also get 8-bit
 // inputs when act_bits is 4.
 QuantReport quantize_graph(Graph& g, const QuantOptions& opt, const float* calib, int n_calib);
 

@@ -10,6 +10,7 @@
 #include "graph/prepare.h"
 #include "graph/shape_inference.h"
 #include "graph_test_util.h"
+#include "support/sample_models.h"
 #include "support/test_util.h"
 
 using namespace fgq;
@@ -298,30 +299,7 @@ TEST_CASE("import errors: per-op attribute validation") {
 TEST_CASE("import errors: mutated models give fgq::Error or a valid graph, nothing else") {
   // A small model using most importer paths; random byte flips must never crash, throw a
   // non-fgq exception or allocate wildly in import or in the preparation passes.
-  OnnxBuilder b;
-  b.input("x", {-1, 3, 8, 8});
-  b.init_f32("w", {4, 3, 3, 3}, fgq::test::random_floats(108, 1));
-  b.init_i64("p", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
-  for (const char* n : {"g", "be", "m"}) b.init_f32(n, {4}, {1, 2, 3, 4});
-  b.init_f32("v", {4}, {1, 1, 1, 1});
-  b.init_i64("zero", {}, {0});
-  b.init_i64("ax", {1}, {0});
-  b.init_i64("m1", {1}, {-1});
-  b.init_f32("fc", {4, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
-  b.node("Pad", {"x", "p"}, {"xp"});
-  b.node("Conv", {"xp", "w"}, {"c"}).ints("strides", {2, 2});
-  b.node("BatchNormalization", {"c", "g", "be", "m", "v"}, {"bn"});
-  b.node("Relu", {"bn"}, {"r"});
-  b.node("MaxPool", {"r"}, {"mp"}).ints("kernel_shape", {2, 2}).i("ceil_mode", 1);
-  b.node("GlobalAveragePool", {"mp"}, {"gap"});
-  b.node("Shape", {"gap"}, {"s"});
-  b.node("Gather", {"s", "zero"}, {"n"});
-  b.node("Unsqueeze", {"n", "ax"}, {"nu"});
-  b.node("Concat", {"nu", "m1"}, {"t"}).i("axis", 0);
-  b.node("Reshape", {"gap", "t"}, {"f"});
-  b.node("MatMul", {"f", "fc"}, {"y"});
-  b.node("Softmax", {"y"}, {"prob"});
-  b.output("prob");
+  const OnnxBuilder b = fgq::test::mixed_ops_model();
   const std::string good = b.bytes();
   REQUIRE_NOTHROW(prepare_graph(import_onnx_bytes(good.data(), good.size(), "ok.onnx")));
   std::mt19937 rng(7);

@@ -20,6 +20,7 @@
 #include "ops/conv2d.h"
 #include "ops/conv2d_paths.h"
 #include "support/test_util.h"
+#include "tests/ops/conv_test_shapes.h"
 
 using fgq::ops::Conv2dShape;
 using fgq::test::random_floats;
@@ -36,12 +37,7 @@ struct BatchCase {
 };
 
 std::string describe(const BatchCase& c) {
-  const auto& s = c.s;
-  return "C" + std::to_string(s.C) + " H" + std::to_string(s.H) + " W" + std::to_string(s.W) +
-         " K" + std::to_string(s.K) + " k" + std::to_string(s.KH) + "x" + std::to_string(s.KW) +
-         " s" + std::to_string(s.SH) + "," + std::to_string(s.SW) + " p" + std::to_string(s.PT) +
-         "," + std::to_string(s.PL) + "," + std::to_string(s.PB) + "," + std::to_string(s.PR) +
-         " d" + std::to_string(s.DH) + "," + std::to_string(s.DW) + " batch " +
+  return fgq::test::describe_conv(c.s) + " batch " +
          std::to_string(c.batch) + " pads " + std::to_string(c.x_pad) + "," +
          std::to_string(c.y_pad) + (c.bias ? " bias" : "") + (c.residual ? " residual" : "") +
          (c.relu ? " relu" : "");
@@ -113,10 +109,7 @@ void check_all_paths(const BatchCase& c, uint32_t seed) {
 }
 
 Conv2dShape shape(int C, int H, int W, int K, int k, int stride, int pad) {
-  Conv2dShape s;
-  s.C = C, s.H = H, s.W = W, s.K = K, s.KH = s.KW = k, s.SH = s.SW = stride;
-  s.PT = s.PL = s.PB = s.PR = pad;
-  return s;
+  return fgq::test::conv_shape(C, H, W, K, k, stride, pad);
 }
 
 BatchCase bcase(Conv2dShape s, int batch, bool bias = true, bool residual = false,

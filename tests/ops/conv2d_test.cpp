@@ -12,6 +12,7 @@
 #include "fgq/error.h"
 #include "ops/conv2d.h"
 #include "support/test_util.h"
+#include "tests/ops/conv_test_shapes.h"
 
 using fgq::ops::Conv2dShape;
 using fgq::test::random_floats;
@@ -24,12 +25,7 @@ struct ConvCase {
 };
 
 std::string describe(const ConvCase& c) {
-  const auto& s = c.s;
-  return "C" + std::to_string(s.C) + " H" + std::to_string(s.H) + " W" + std::to_string(s.W) +
-         " K" + std::to_string(s.K) + " k" + std::to_string(s.KH) + "x" + std::to_string(s.KW) +
-         " s" + std::to_string(s.SH) + "," + std::to_string(s.SW) + " p" + std::to_string(s.PT) +
-         "," + std::to_string(s.PL) + "," + std::to_string(s.PB) + "," + std::to_string(s.PR) +
-         " d" + std::to_string(s.DH) + "," + std::to_string(s.DW) + (c.bias ? " bias" : "") +
+  return fgq::test::describe_conv(c.s) + (c.bias ? " bias" : "") +
          (c.residual ? " residual" : "") + (c.relu ? " relu" : "");
 }
 
@@ -65,10 +61,7 @@ void check_against_naive(const ConvCase& c, uint32_t seed) {
 }
 
 Conv2dShape shape(int C, int H, int W, int K, int k, int stride, int pad) {
-  Conv2dShape s;
-  s.C = C, s.H = H, s.W = W, s.K = K, s.KH = s.KW = k, s.SH = s.SW = stride;
-  s.PT = s.PL = s.PB = s.PR = pad;
-  return s;
+  return fgq::test::conv_shape(C, H, W, K, k, stride, pad);
 }
 
 }  // namespace

@@ -17,6 +17,8 @@ OnnxBuilder::OnnxBuilder(int opset) : m_(std::make_unique<onnx::ModelProto>()) {
 }
 
 OnnxBuilder::~OnnxBuilder() = default;
+OnnxBuilder::OnnxBuilder(OnnxBuilder&&) noexcept = default;
+OnnxBuilder& OnnxBuilder::operator=(OnnxBuilder&&) noexcept = default;
 
 OnnxBuilder& OnnxBuilder::input(const std::string& name, const std::vector<int64_t>& shape) {
   auto* vi = m_->mutable_graph()->add_input();

@@ -17,6 +17,8 @@ class OnnxBuilder {
  public:
   explicit OnnxBuilder(int opset = 13);
   ~OnnxBuilder();
+  OnnxBuilder(OnnxBuilder&&) noexcept;
+  OnnxBuilder& operator=(OnnxBuilder&&) noexcept;
 
   // A float graph input; use -1 for a symbolic batch dimension.
   OnnxBuilder& input(const std::string& name, const std::vector<int64_t>& shape);
