@@ -1,4 +1,5 @@
 #include "graph/onnx_import.h"
+#include "graph/onnx_export.h"
 
 #include <cerrno>
 #include <climits>
@@ -38,9 +39,11 @@ class Importer {
     // Outputs first, inputs second: the file's node order need not be topological.
     std::vector<const onnx::NodeProto*> protos;
     for (const auto& np : gp.node()) {
-      if (!is_default_domain(np.domain()))
-        fail(where_, "unsupported op '" + np.domain() + "::" + np.op_type() + "' (node '" +
-                         node_name(np) + "')");
+      // fgq's own ops live in their own domain (graph/onnx_export.h), and only there.
+      const bool own_op = np.op_type() == "FakeQuant";
+      if (own_op ? np.domain() != kFgqDomain : !is_default_domain(np.domain()))
+        fail(where_, "unsupported op '" + (np.domain().empty() ? "" : np.domain() + "::") +
+                         np.op_type() + "' (node '" + node_name(np) + "')");
       if (np.op_type() == "Constant")
         add_constant_node(np);
       else

@@ -1,5 +1,6 @@
 #include "graph/op_schema.h"
 
+#include <limits>
 #include <map>
 
 #include "graph/error.h"
@@ -28,6 +29,7 @@ const std::map<std::string, OpSpec>& op_table() {
       {"Softmax",            {1, 1, false}},
       {"Identity",           {1, 1, false}},
       {"Dropout",            {1, 3, false}},
+      {"FakeQuant",          {1, 1, false}},  // domain "fgq": quantized models fgq wrote
       {"Constant",           {0, 0, true}},
       {"Shape",              {1, 1, true}},
       {"Gather",             {2, 2, true}},
@@ -109,6 +111,13 @@ void validate_node(const Node& n, const std::string& where) {
     if (n.attrs.i("storage_order", 0) != 0) bad(n, where, "storage_order=1 is not supported");
     for (int64_t d : n.attrs.ints("dilations"))
       if (d != 1) bad(n, where, "dilated pooling is not supported");
+  } else if (op == "FakeQuant") {
+    const float scale = n.attrs.f("scale", 0);
+    if (!(scale > 0 && scale < std::numeric_limits<float>::infinity()))
+      bad(n, where, "needs a finite attribute 'scale' > 0");
+    if (n.attrs.i("qmin", 0) >= n.attrs.i("qmax", 0) || n.attrs.i("qmin", 0) < -128 ||
+        n.attrs.i("qmax", 0) > 255)
+      bad(n, where, "needs 'qmin' < 'qmax' within -128..255");
   } else if (op == "Pad") {
     const std::string mode = n.attrs.s("mode", "constant");
     if (mode != "constant") bad(n, where, "only constant padding is supported, not '" + mode + "'");

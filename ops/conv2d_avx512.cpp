@@ -11,7 +11,7 @@
 // in 16 zmm registers over a chunk (8 weight broadcasts + 2 panel loads per 16 FMAs); bias,
 // residual and ReLU are applied as the last chunk leaves the registers: no zeroing pass, no
 // separate epilogue pass. Weights are read in place (8 rows as 8 sequential streams): nothing is
-// repacked, so weights may change between calls (Executor::mutable_constant allows that).
+// repacked.
 //
 // Tasks for TBB are (column tile x output-channel tile). Wide layers (more columns than output
 // channels) split columns and each task lowers its own panels; deep layers split output

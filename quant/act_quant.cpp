@@ -89,17 +89,23 @@ void ActCalibrator::observe(const float* x, int64_t n) {
     else grow_to(r.max);
   }
   const double inv_width = range_ > 0 ? double(B) / range_ : 0;
-  tbb::combinable<std::vector<double>> partial([B] { return std::vector<double>(B + 1, 0.0); });
+  // Integer counts in 4 interleaved copies: runs of equal values (zeros, small activations)
+  // would otherwise serialise on one counter.
+  const int64_t stride = B + 1;  // bin B counts exact zeros
+  tbb::combinable<std::vector<int64_t>> partial([stride] { return std::vector<int64_t>(4 * stride, 0); });
   tbb::parallel_for(blocks, [&](const tbb::blocked_range<int64_t>& br) {
-    std::vector<double>& h = partial.local();  // h[B] counts exact zeros
+    int64_t* h = partial.local().data();
     for (int64_t i = br.begin(); i < br.end(); ++i) {
       const float a = std::fabs(x[i]);
-      h[a == 0 ? B : std::min<int64_t>(static_cast<int64_t>(a * inv_width), B - 1)] += 1;
+      const int64_t bin = a == 0 ? B : std::min<int64_t>(static_cast<int64_t>(a * inv_width), B - 1);
+      ++h[(i & 3) * stride + bin];
     }
   });
-  partial.combine_each([&](const std::vector<double>& h) {
-    for (int64_t b = 0; b < B; ++b) hist_[b] += h[b];
-    zeros_ += static_cast<int64_t>(h[B]);
+  partial.combine_each([&](const std::vector<int64_t>& h) {
+    for (int64_t c = 0; c < 4; ++c) {
+      for (int64_t b = 0; b < B; ++b) hist_[b] += static_cast<double>(h[c * stride + b]);
+      zeros_ += h[c * stride + B];
+    }
   });
 }
 

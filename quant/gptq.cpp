@@ -17,10 +17,9 @@ namespace fgq {
 namespace {
 
 using MatF = Eigen::MatrixXf;
-using MatD = Eigen::MatrixXd;
 using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-constexpr int64_t kChunk = 2048;  // patches per rank update
+constexpr int64_t kChunk = 1024;  // patches per rank update (several per thread: balance)
 constexpr int64_t kBlock = 128;   // columns per lazy GPTQ update
 
 // Column q of the patch matrix: the patch at sampled output position p.
@@ -37,6 +36,32 @@ void gather_patch(const float* x, const PatchWindow& w, int64_t p, float* col) {
         col[j] = ih >= 0 && ih < w.H && iw >= 0 && iw < w.W ? img[(c * w.H + ih) * w.W + iw] : 0.f;
       }
     }
+}
+
+// U upper triangular with (H + lambda I)^-1 = U^T U, given R = J H J (J reverses the index):
+// if R + lambda I = L L^T then H^-1 = J L^-T L^-1 J = U^T U with U = J L^-1 J. One Cholesky and
+// one triangular inverse, instead of inverting H and factoring the inverse.
+bool upper_inverse_factor(const MatF& R, float lambda, RowMatF& U) {
+  const int64_t d = R.rows();
+  MatF Rd = R;
+  Rd.diagonal().array() += lambda;
+  Eigen::LLT<MatF> llt(Rd);
+  if (llt.info() != Eigen::Success) return false;
+  // L^-1 column block by column block: block [j0, j1) only involves rows >= j0. Row-major, so
+  // that U = J L^-1 J is its storage reversed.
+  RowMatF Linv = RowMatF::Zero(d, d);
+  const int64_t blocks = (d + kBlock - 1) / kBlock;
+  tbb::parallel_for(int64_t(0), blocks, [&](int64_t bi) {
+    const int64_t j0 = bi * kBlock, n = std::min(kBlock, d - j0);
+    auto X = Linv.block(j0, j0, d - j0, n);
+    X.topRows(n).setIdentity();
+    llt.matrixL().nestedExpression().bottomRightCorner(d - j0, d - j0)
+        .triangularView<Eigen::Lower>().solveInPlace(X);
+  });
+  if (!Linv.allFinite()) return false;
+  U.resize(d, d);
+  std::reverse_copy(Linv.data(), Linv.data() + d * d, U.data());
+  return true;
 }
 
 }  // namespace
@@ -61,57 +86,82 @@ void accumulate_hessian(LayerHessian& h, const float* x, int64_t batch, const Pa
     for (int64_t q = q0; q < q1; ++q) gather_patch(x, win, q * step, m.col(q - q0).data());
     partial.local().selfadjointView<Eigen::Lower>().rankUpdate(m);
   });
+  // Sum the partial lower triangles and mirror them, column by column.
   Eigen::Map<MatF> H(h.h.data(), d, d);
-  for (const MatF& p : partial) H.triangularView<Eigen::Lower>() += p;
-  H.triangularView<Eigen::StrictlyUpper>() = H.transpose();
+  tbb::parallel_for(int64_t(0), d, [&](int64_t j) {
+    for (const MatF& p : partial) H.col(j).tail(d - j) += p.col(j).tail(d - j);
+  });
+  tbb::parallel_for(int64_t(0), d, [&](int64_t j) {
+    for (int64_t i = j + 1; i < d; ++i) H(j, i) = H(i, j);
+  });
   h.samples += n;
+}
+
+namespace {
+
+// Process columns group by group: order (r, s, c), so an FGQ group is a contiguous range.
+std::vector<int64_t> group_order(int64_t C, int64_t RS) {
+  std::vector<int64_t> perm(C * RS);
+  for (int64_t rs = 0, a = 0; rs < RS; ++rs)
+    for (int64_t c = 0; c < C; ++c) perm[a++] = c * RS + rs;
+  return perm;
+}
+
+}  // namespace
+
+GptqFactor gptq_factor(const LayerHessian& hess, int64_t C, int64_t RS, double damp) {
+  GptqFactor f;
+  const int64_t d = C * RS;
+  if (hess.d != d || hess.samples == 0) return f;
+  const std::vector<int64_t> perm = group_order(C, RS);
+  // H in group order, reversed: R = J P^T H P J (J reverses the index), see upper_inverse_factor.
+  // Column j of R reads row perm[d-1-j] of the symmetric H: contiguous memory.
+  MatF R(d, d);
+  tbb::parallel_for(int64_t(0), d, [&](int64_t j) {
+    const float* hrow = hess.h.data() + perm[d - 1 - j] * d;
+    for (int64_t i = 0; i < d; ++i) R(i, j) = hrow[perm[d - 1 - i]];
+  });
+  // Inputs that never fire carry no output error: their weights are free (set to zero).
+  f.dead.assign(size_t(d), 0);
+  for (int64_t a = 0; a < d; ++a)
+    if (R(d - 1 - a, d - 1 - a) <= 0) {
+      R(d - 1 - a, d - 1 - a) = 1;
+      f.dead[size_t(a)] = 1;
+    }
+  RowMatF U;
+  const float mean_diag = R.diagonal().mean();
+  for (int attempt = 0; !upper_inverse_factor(R, float(damp) * mean_diag * std::pow(10.f, attempt), U);
+       ++attempt)
+    if (attempt == 4) return GptqFactor{};
+  f.C = C;
+  f.RS = RS;
+  f.u.assign(U.data(), U.data() + d * d);
+  return f;
 }
 
 TernaryWeights gptq_ternarize(const float* w, const Shape& shape, int group, Threshold method,
                               const LayerHessian& hess, double damp) {
+  const bool fc = shape.size() == 2;
+  if (!fc && shape.size() != 4) fail("gptq", "weights must be [K, C] or [K, C, KH, KW]");
+  const int64_t RS = fc ? 1 : shape[2] * shape[3];
+  return gptq_ternarize(w, shape, group, method, gptq_factor(hess, shape[1], RS, damp));
+}
+
+TernaryWeights gptq_ternarize(const float* w, const Shape& shape, int group, Threshold method,
+                              const GptqFactor& f) {
   if (group < 1) fail("gptq", "group size must be >= 1, got " + std::to_string(group));
   const bool fc = shape.size() == 2;
   if (!fc && shape.size() != 4) fail("gptq", "weights must be [K, C] or [K, C, KH, KW]");
   const int64_t K = shape[0], C = shape[1], KH = fc ? 1 : shape[2], KW = fc ? 1 : shape[3];
   const int64_t d = C * KH * KW, G = (C + group - 1) / group, RS = KH * KW;
-  if (hess.d != d || hess.samples == 0) return ternarize(w, shape, group, method);
+  if (f.u.empty() || f.C != C || f.RS != RS) return ternarize(w, shape, group, method);
 
-  // Process columns group by group: order (r, s, c), so an FGQ group is a contiguous range.
-  std::vector<int64_t> perm(d);
-  for (int64_t rs = 0, a = 0; rs < RS; ++rs)
-    for (int64_t c = 0; c < C; ++c) perm[a++] = c * RS + rs;
-
-  MatD H(d, d);
-  for (int64_t a = 0; a < d; ++a)
-    for (int64_t b = 0; b < d; ++b) H(a, b) = hess.h[size_t(perm[a] * d + perm[b])];
+  const std::vector<int64_t> perm = group_order(C, RS);
+  const Eigen::Map<const RowMatF> U(f.u.data(), d, d);
   RowMatF W(K, d);
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t a = 0; a < d; ++a) W(k, a) = w[k * d + perm[a]];
-  // Inputs that never fire carry no output error: their weights are free, so zero them.
-  for (int64_t a = 0; a < d; ++a)
-    if (H(a, a) <= 0) {
-      H(a, a) = 1;
-      W.col(a).setZero();
-    }
-
-  // U = upper Cholesky factor of H^-1: row a holds the error propagation of column a.
-  RowMatF U;
-  double lambda = damp * H.diagonal().mean();
-  for (int attempt = 0;; ++attempt) {
-    MatD Hd = H;
-    Hd.diagonal().array() += lambda;
-    Eigen::LLT<MatD> llt(Hd);
-    if (llt.info() == Eigen::Success) {
-      MatD Hinv = llt.solve(MatD::Identity(d, d));
-      Eigen::LLT<MatD> inv(Hinv);
-      if (inv.info() == Eigen::Success) {
-        U = MatD(inv.matrixU()).cast<float>();
-        break;
-      }
-    }
-    if (attempt == 4) return ternarize(w, shape, group, method);
-    lambda *= 10;
-  }
+  tbb::parallel_for(int64_t(0), K, [&](int64_t k) {
+    for (int64_t a = 0; a < d; ++a) W(k, a) = f.dead[size_t(a)] ? 0.f : w[k * d + perm[a]];
+  });
 
   TernaryWeights tw;
   tw.shape = {K, C, KH, KW};

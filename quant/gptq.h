@@ -32,10 +32,23 @@ struct PatchWindow {
 void accumulate_hessian(LayerHessian& h, const float* x, int64_t batch, const PatchWindow& win,
                         int64_t max_samples);
 
+// H's inverse Cholesky factor in group order: all gptq_ternarize needs from the inputs, the same
+// for every group size and threshold rule. Empty (u.empty()) when H cannot be factored even
+// after raising the damping `damp` (a fraction of the mean diagonal) 10000-fold.
+struct GptqFactor {
+  int64_t C = 0, RS = 0;          // input channels, kernel positions (FC: 1): d = C * RS
+  std::vector<float> u;           // d x d upper triangular, row-major, (H + damp)^-1 = U^T U
+  std::vector<uint8_t> dead;      // per column (group order): input never non-zero
+};
+GptqFactor gptq_factor(const LayerHessian& h, int64_t C, int64_t RS, double damp = 0.01);
+
 // Ternarizes w [K, C, KH, KW] (FC: [K, C]) in FGQ groups of `group` input channels. Within a
 // group, alpha comes from `method` on the group's current (compensated) weights; each weight then
 // takes the ternary value nearest to it on alpha's grid. `damp` (fraction of the mean diagonal)
-// regularises H. Falls back to plain ternarize() when H cannot be factored.
+// regularises H. Falls back to plain ternarize() when H could not be factored.
+TernaryWeights gptq_ternarize(const float* w, const Shape& shape, int group, Threshold method,
+                              const GptqFactor& f);
+// The same from H (gptq_factor, then the above).
 TernaryWeights gptq_ternarize(const float* w, const Shape& shape, int group, Threshold method,
                               const LayerHessian& h, double damp = 0.01);
 

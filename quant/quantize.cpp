@@ -21,6 +21,8 @@ const char* const kWhere = "quantize";
 
 void validate(const Graph& g, const QuantOptions& opt, int n_calib, const float* calib) {
   if (opt.group < 1) fail(kWhere, "group size must be >= 1, got " + std::to_string(opt.group));
+  if (opt.gptq && opt.gptq_samples < 1)
+    fail(kWhere, "gptq_samples must be >= 1, got " + std::to_string(opt.gptq_samples));
   if (opt.act_bits != 0 && opt.act_bits != 4 && opt.act_bits != 8)
     fail(kWhere, "act_bits must be 0, 4 or 8, got " + std::to_string(opt.act_bits));
   parse_threshold(opt.threshold);
@@ -67,16 +69,9 @@ std::optional<FoldedBn> folded_bn(const Node& n, int64_t channels) {
   return bn;
 }
 
-// Patches per layer for GPTQ's Hessian: enough for a d = 4608 layer to be well determined,
-// few enough that the largest layers' rank updates stay in seconds.
-constexpr int64_t kHessianSamples = 65536;
-
 // Conv (group 1), Gemm or MatMul: the layers GPTQ can take, i.e. whose input patches are plain
 // im2col columns of input 0.
-bool gptq_applies(const Graph& g, const LayerWeights& lw) {
-  const Node& n = g.nodes[lw.node];
-  return lw.ternary && (n.op != "Conv" || n.attrs.i("group", 1) == 1);
-}
+bool gptq_applies(const Node& n) { return n.op != "Conv" || n.attrs.i("group", 1) == 1; }
 
 PatchWindow patch_window(const Graph& g, const Node& n, const Shape& x) {
   PatchWindow w;
@@ -94,12 +89,15 @@ PatchWindow patch_window(const Graph& g, const Node& n, const Shape& x) {
   return w;
 }
 
-// Re-ternarizes layer lw with GPTQ on its actual input x (the whole calibration batch).
-void gptq_layer(const Graph& g, LayerWeights& lw, const QuantOptions& opt, Threshold method,
-                const float* x, const Shape& shape) {
+// GPTQ's factor for layer node n from its input x (the whole calibration batch).
+GptqFactor layer_factor(const Graph& g, const Node& n, const float* x, const Shape& shape,
+                        int samples) {
   LayerHessian h;
-  accumulate_hessian(h, x, shape[0], patch_window(g, g.nodes[lw.node], shape), kHessianSamples);
-  set_ternary(lw, gptq_ternarize(lw.fp32.data(), lw.fp32_shape, opt.group, method, h));
+  accumulate_hessian(h, x, shape[0], patch_window(g, n, shape), samples);
+  const Shape& ws = g.values[n.inputs[1]].constant->shape;
+  const bool transposed = n.op != "Conv" && !(n.op == "Gemm" && n.attrs.i("transB", 0) == 1);
+  const int64_t C = n.op == "Conv" ? ws[1] : ws[transposed ? 0 : 1];
+  return gptq_factor(h, C, n.op == "Conv" ? ws[2] * ws[3] : 1);
 }
 
 // One FakeQuant in front of quantized layers' data input.
@@ -110,6 +108,7 @@ struct ActSite {
   ActCalibrator cal;
   std::optional<ActQuantParams> params;
   std::vector<float> saved;       // the calibrated input, until the FakeQuant node consumes it
+                                  // (the FakeQuant may run in place over it)
   const float* external = nullptr;  // graph input: the calibration images themselves
 };
 
@@ -174,21 +173,39 @@ ActQuantParams site_params(const ActSite& s, const QuantOptions& opt) {
   return make_act_params(clip, s.bits, is_signed, opt.pow2_scales);
 }
 
-// Per-channel moments of every Conv output of the FP32 graph, by output value name.
-std::map<std::string, ChannelMoments> reference_moments(const Graph& g, const float* calib,
-                                                        int n, const GraphRunner& run) {
-  std::map<std::string, ChannelMoments> ref;
-  run(g, calib, n, [&](const Graph& rg, const Node& node, float* out, const Shape& shape,
-                      const ConstantWriter&) {
-    if (node.op == "Conv") ref[rg.values[node.outputs[0]].name] = channel_moments(out, shape);
+}  // namespace
+
+Fp32Reference measure_fp32_reference(const Graph& g, const float* calib, int n_calib,
+                                     bool moments, int gptq_samples, const GraphRunner& run) {
+  Fp32Reference ref;
+  // GPTQ layers by the name of the value they read.
+  std::map<std::string, std::vector<int>> layers_reading;
+  if (gptq_samples > 0)
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (is_weighted_layer(g, g.nodes[i]) && gptq_applies(g.nodes[i]))
+        layers_reading[g.values[g.nodes[i].inputs[0]].name].push_back(static_cast<int>(i));
+  // Layers reading the graph input see the calibration images themselves.
+  if (g.inputs.size() == 1)
+    if (auto it = layers_reading.find(g.values[g.inputs[0]].name); it != layers_reading.end()) {
+      Shape in = g.values[g.inputs[0]].shape;
+      in[0] = n_calib;
+      for (int i : it->second)
+        ref.factors[g.nodes[i].name] = layer_factor(g, g.nodes[i], calib, in, gptq_samples);
+    }
+  if (!moments && layers_reading.empty()) return ref;
+  run(g, calib, n_calib, [&](const Graph& rg, const Node& node, float* out, const Shape& shape) {
+    const std::string& name = rg.values[node.outputs[0]].name;
+    if (moments && node.op == "Conv") ref.moments[name] = channel_moments(out, shape);
+    if (auto it = layers_reading.find(name); it != layers_reading.end())
+      for (int i : it->second)
+        ref.factors[rg.nodes[i].name] = layer_factor(rg, rg.nodes[i], out, shape, gptq_samples);
   });
   return ref;
 }
 
-}  // namespace
-
 QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,
-                                int n_calib, const GraphRunner& run) {
+                                int n_calib, const GraphRunner& run,
+                                const Fp32Reference* reference) {
   const auto t0 = std::chrono::steady_clock::now();
   validate(g, opt, n_calib, calib);
   const Threshold method = parse_threshold(opt.threshold);
@@ -200,22 +217,28 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
   if (layer_nodes.empty()) return report;
 
   // Convs without folded BN parameters are matched to the FP32 network's statistics.
-  std::map<std::string, ChannelMoments> ref;
   const bool use_bn = opt.correction == "bn";
-  if (opt.stats_correction) {
-    bool need_ref = false;
+  bool need_moments = false;
+  if (opt.stats_correction)
     for (int i : layer_nodes)
-      need_ref |= g.nodes[i].op == "Conv" && (!use_bn || !g.nodes[i].attrs.has("bn_gamma"));
-    if (need_ref) ref = reference_moments(g, calib, n_calib, run);
-  }
+      need_moments |= g.nodes[i].op == "Conv" && (!use_bn || !g.nodes[i].attrs.has("bn_gamma"));
+  Fp32Reference computed;
+  if (!reference && (need_moments || opt.gptq))
+    computed = measure_fp32_reference(g, calib, n_calib, need_moments, opt.gptq ? opt.gptq_samples : 0, run);
+  const Fp32Reference& ref = reference ? *reference : computed;
 
   // 1. Weights.
   std::vector<LayerWeights> layers;
   for (size_t l = 0; l < layer_nodes.size(); ++l) {
     const bool first = l == 0, last = l + 1 == layer_nodes.size();
     const bool ternary = !(first && !opt.ternarize_first) && !(last && !opt.ternarize_last);
-    layers.push_back(quantize_layer_weights(g, layer_nodes[l], ternary, opt.group, method));
-    write_layer_weights(g, layers.back());
+    LayerWeights lw = quantize_layer_weights(g, layer_nodes[l], ternary, opt.group, method);
+    // GPTQ: against the FP32 network's inputs to the layer (so that one factor per layer serves
+    // every configuration).
+    if (auto f = ref.factors.find(g.nodes[lw.node].name); opt.gptq && ternary && f != ref.factors.end())
+      set_ternary(lw, gptq_ternarize(lw.fp32.data(), lw.fp32_shape, opt.group, method, f->second));
+    write_layer_weights(g, lw);
+    layers.push_back(std::move(lw));
   }
 
   // 2 + 3. One pass: correct conv outputs in place, calibrate and apply the FakeQuants.
@@ -230,16 +253,10 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
       if (n.op != "Conv") continue;
       const std::string& out = g.values[n.outputs[0]].name;
       if (use_bn) bns[l] = folded_bn(n, layers[l].out_channels());
-      if (!bns[l] && !ref.count(out)) fail(kWhere, "no FP32 statistics recorded for '" + out + "'");
+      if (!bns[l] && !ref.moments.count(out)) fail(kWhere, "no FP32 statistics recorded for '" + out + "'");
       corr_at[out] = l;
     }
   }
-  // GPTQ layers by the name of the value they read (after the FakeQuants went in).
-  std::map<std::string, std::vector<size_t>> gptq_at;
-  if (opt.gptq)
-    for (size_t l = 0; l < layers.size(); ++l)
-      if (gptq_applies(g, layers[l]))
-        gptq_at[g.values[g.nodes[layers[l].node].inputs[0]].name].push_back(l);
   const std::vector<int> prod = producers(g);
   int64_t per_image = 0;  // floats per calibration image: the input shape without its batch dim
   if (g.inputs.size() == 1 && g.values[g.inputs[0]].shape.size() >= 2) {
@@ -259,30 +276,17 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
     }
   }
 
-  // A layer reading the graph input sees the calibration images themselves.
-  if (g.inputs.size() == 1) {
-    auto it = gptq_at.find(g.values[g.inputs[0]].name);
-    if (it != gptq_at.end()) {
-      Shape in = g.values[g.inputs[0]].shape;
-      in[0] = n_calib;
-      for (size_t l : it->second) {
-        gptq_layer(g, layers[l], opt, method, calib, in);
-        write_layer_weights(g, layers[l]);
-      }
-      gptq_at.erase(it);
-    }
-  }
-
-  if (!corr_at.empty() || !sites.empty() || !gptq_at.empty()) {
+  // Saved-input buffers go back here once consumed: reused, they are not paged in again.
+  std::vector<std::vector<float>> spare;
+  if (!corr_at.empty() || !sites.empty()) {
     report.calib_arena_bytes = run(g, calib, n_calib, [&](const Graph& rg, const Node& node, float* out,
-                                                          const Shape& shape,
-                                                          const ConstantWriter& write_constant) {
+                                                          const Shape& shape) {
       const std::string& name = rg.values[node.outputs[0]].name;
       const int64_t n = numel(shape);
       if (auto it = corr_at.find(name); it != corr_at.end()) {
         const size_t l = it->second;
         const ChannelMoments m = channel_moments(out, shape);
-        corrections[l] = bns[l] ? bn_reestimation(*bns[l], m) : moment_matching(ref.at(name), m, opt.correction == "mean");
+        corrections[l] = bns[l] ? bn_reestimation(*bns[l], m) : moment_matching(ref.moments.at(name), m, opt.correction == "mean");
         apply_channel_affine(out, shape, corrections[l]->a, corrections[l]->b);
       }
       if (auto it = site_in.find(name); it != site_in.end()) {
@@ -290,7 +294,14 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
         if (!site.external) {
           site.cal.observe(out, n);
           site.params = site_params(site, opt);
-          site.saved.assign(out, out + n);
+          if (!spare.empty()) {
+            site.saved = std::move(spare.back());
+            spare.pop_back();
+          }
+          site.saved.resize(size_t(n));
+          tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1 << 18), [&](const tbb::blocked_range<int64_t>& r) {
+            std::copy(out + r.begin(), out + r.end(), site.saved.data() + r.begin());
+          });
         }
       }
       if (auto it = site_out.find(name); it != site_out.end()) {
@@ -301,14 +312,8 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
         tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1 << 16), [&](const tbb::blocked_range<int64_t>& r) {
           ops::fake_quant_f32(src + r.begin(), out + r.begin(), r.size(), q.scale, q.qmin, q.qmax);
         });
-        std::vector<float>().swap(site.saved);
-      }
-      if (auto it = gptq_at.find(name); it != gptq_at.end()) {
-        for (size_t l : it->second) {
-          gptq_layer(rg, layers[l], opt, method, out, shape);
-          const std::vector<float> w = graph_layout_weights(layers[l]);
-          std::copy(w.begin(), w.end(), write_constant(rg.nodes[layers[l].node].inputs[1]));
-        }
+        spare.push_back(std::move(site.saved));
+        site.saved.clear();
       }
     });
   }

@@ -3,12 +3,15 @@
 // ternary weights in groups of N, 8/4-bit activations (simulated: FakeQuant nodes), and
 // per-channel statistics correction on calibration images.
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "fgq/quant_options.h"
 #include "graph/ir.h"
 #include "quant/act_quant.h"
+#include "quant/gptq.h"
+#include "quant/stats_correction.h"
 
 namespace fgq {
 
@@ -32,35 +35,42 @@ struct QuantReport {
   double seconds = 0;                // wall time of quantize_graph
 };
 
-// calib: n_calib preprocessed images, contiguous (n_calib x C x H x W).
-// Every Conv/Gemm/MatMul with constant weights gets quantized weights (ternary, or 8-bit for the first conv / last layer
-// unless ternarize_first/last; see quant/layer_weights.h for the fgq_* node attributes that
-// keep t, alpha and the int8 scales retrievable), and with act_bits > 0 a "FakeQuant" node
-// (attrs scale, qmin, qmax, bits) in front of its data input. Statistics correction and
-// activation calibration share ONE executor pass over all n_calib images as one batch: layer by
-// layer, each conv output is corrected in place before later layers read it, and each FakeQuant
-// is calibrated on the corrected values it sees. Each conv output is moment-matched to the FP32
-// graph's (measured in one extra FP32 pass; opt.correction "mean": mean only), or with
-// correction "bn" convs with bn_* attributes get their BN re-estimated instead
-// (quant/stats_correction.h). With opt.gptq, each ternary layer is re-ternarized in the same pass
-// on its actual inputs just before it runs (quant/gptq.h). Gemm/MatMul outputs are not corrected. Layers kept at 8-bit weights also get 8-bit
-// inputs when act_bits is 4.
-QuantReport quantize_graph(Graph& g, const QuantOptions& opt, const float* calib, int n_calib);
-
-// The same with the graph runner passed in (quant/ sits below runtime/ in the layering):
+// The graph runner is passed in (quant/ sits below runtime/ in the layering; runtime/
+// quantize_runner.h has quantize_graph(), this on runtime/'s Executor):
 // run(graph, input, batch, observer) executes `graph` on `batch` images, calls observer after
 // every node with that node's output over the whole batch (which it may modify in place before
 // later nodes read it), and returns the bytes of activation memory it used.
-// quantize_graph() above is this with runtime/'s Executor (quant/quantize_executor.cpp).
-// write_constant(v) is the float data of constant value v in the running graph: writing it
-// (same size) changes what nodes that have not run yet compute (GPTQ needs a layer's actual
-// inputs before it fixes the layer's weights).
-using ConstantWriter = std::function<float*(int value)>;
 using GraphObserver = std::function<void(const Graph& run_graph, const Node& node, float* out,
-                                         const Shape& shape, const ConstantWriter& write_constant)>;
+                                         const Shape& shape)>;
 using GraphRunner = std::function<size_t(const Graph& g, const float* input, int batch,
                                          const GraphObserver& observer)>;
+
+// What quantization measures on the FP32 graph g over the calibration images: each Conv
+// output's per-channel moments (the target of correction "fp32" and "mean"), and each GPTQ-able
+// layer's factor of its input Hessian. It depends on neither N, the threshold rule nor the
+// activation width: quantize_graph_with measures it when not given, a sweep over configurations
+// measures it once. gptq_samples 0: no factors.
+struct Fp32Reference {
+  std::map<std::string, ChannelMoments> moments;  // by Conv output value name
+  std::map<std::string, GptqFactor> factors;      // by layer node name
+};
+Fp32Reference measure_fp32_reference(const Graph& g, const float* calib, int n_calib,
+                                     bool moments, int gptq_samples, const GraphRunner& run);
+
+// calib: n_calib preprocessed images, contiguous (n_calib x C x H x W).
+// Every Conv/Gemm/MatMul with constant weights gets quantized weights (ternary, or 8-bit for the
+// first conv / last layer unless ternarize_first/last; see quant/layer_weights.h for the fgq_*
+// node attributes that keep t, alpha and the int8 scales retrievable), and with act_bits > 0 a
+// "FakeQuant" node (attrs scale, qmin, qmax, bits) in front of its data input. Statistics
+// correction and activation calibration share ONE pass over all n_calib images as one batch:
+// layer by layer, each conv output is corrected in place before later layers read it, and each
+// FakeQuant is calibrated on the corrected values it sees. Each conv output is moment-matched to
+// the FP32 graph's (reference.moments; opt.correction "mean": mean only), or with correction "bn" convs
+// with bn_* attributes get their BN re-estimated instead (quant/stats_correction.h). With
+// opt.gptq, ternary layers are ternarized by GPTQ (quant/gptq.h) with reference.factors. Gemm/MatMul outputs are not corrected. Layers kept at 8-bit weights
+// also get 8-bit inputs when act_bits is 4.
 QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,
-                                int n_calib, const GraphRunner& run);
+                                int n_calib, const GraphRunner& run,
+                                const Fp32Reference* reference = nullptr);
 
 }  // namespace fgq

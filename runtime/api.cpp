@@ -7,7 +7,7 @@
 #include "graph/onnx_import.h"
 #include "graph/passes.h"
 #include "graph/prepare.h"
-#include "quant/quantize.h"
+#include "runtime/quantize_runner.h"
 #include "runtime/executor.h"
 #include "runtime/preprocess.h"
 

@@ -33,9 +33,6 @@ class Executor {
   void set_observer(Observer obs);
 
   const Graph& graph() const;
-  // Float data of constant value v. Kernels read constants on every run, so writing it (from an
-  // observer, say) changes what the nodes that have not run yet compute.
-  float* mutable_constant(int v);
   size_t arena_bytes() const;
 
  private:

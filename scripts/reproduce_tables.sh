@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the FGQ paper's sweep on one model: FP32, then FGQ for every group size N,
 # activation width and threshold rule, plus the ablation of the corrections at N=4 / 8-bit.
-# Writes one fgq-run JSON per configuration and then the table (Markdown + CSV) and the plot.
+# Runs them all in one fgq-sweep process (one fgq-run JSON report per configuration), then writes
+# the table (Markdown + CSV) and the plot.
 #
 #   scripts/reproduce_tables.sh [--model resnet50] [--val DIR] [--limit N] [--out docs/results]
 #                               [--groups "1 2 4 8 16 32 64"] [--bits "8 4"] [--thresholds "exact twn"]
@@ -32,37 +33,36 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-run=build/apps/fgq-run
-[ -x "$run" ] || { echo "reproduce_tables.sh: $run not built (run scripts/setup.sh first)" >&2; exit 1; }
+sweep=build/apps/fgq-sweep
+[ -x "$sweep" ] || { echo "reproduce_tables.sh: $sweep not built (run scripts/setup.sh first)" >&2; exit 1; }
 [ -d "$val" ] || { echo "reproduce_tables.sh: $val: no such folder" >&2; exit 1; }
 runs=out/sweep/$model  # per-run JSON reports (per-image records): not committed
 mkdir -p "$runs"
-# The 227x227 validation images are resized straight to 224 (what the reference does).
-common=(--model "$model" --imagenet "$val" --plain-resize --batch 16 --quiet $limit)
-quant=(--quant fgq --calib "$calib" --calib-count 200)
 start=$(date +%s)
 
-one() {  # name, extra fgq-run arguments...
-  local name=$1; shift
-  if [ -s "$runs/$name.json" ]; then echo "  $name: done before, kept"; return; fi
-  echo "  $name: $*"
-  "$run" "${common[@]}" "$@" --json "$runs/$name.json"
-}
-
-one fp32
-for b in $bits; do
-  for t in $thresholds; do
-    for n in $groups; do
-      one "n${n}_a${b}_${t}" "${quant[@]}" --group "$n" --act-bits "$b" --threshold "$t"
+# One fgq-run-style configuration per line (fgq-sweep shares the model load, the decoded
+# images and the FP32 reference statistics between them).
+configs=$runs/configs.txt
+{
+  echo "fp32"
+  for b in $bits; do
+    for t in $thresholds; do
+      for n in $groups; do
+        echo "n${n}_a${b}_${t} --quant fgq --group $n --act-bits $b --threshold $t"
+      done
     done
   done
-done
-# What each step of the method buys at N=4, 8-bit, exact thresholds.
-one n4_a8_exact_plain "${quant[@]}" --group 4 --act-bits 8 --no-stats-correction --no-gptq
-one n4_a8_exact_corr "${quant[@]}" --group 4 --act-bits 8 --no-gptq
-one n4_a8_exact_bn "${quant[@]}" --group 4 --act-bits 8 --correction bn --no-gptq
-one n4_a0_exact "${quant[@]}" --group 4 --act-bits 0
-one n4_a8_exact_all_ternary "${quant[@]}" --group 4 --act-bits 8 --ternarize-first --ternarize-last
+  # What each step of the method buys at N=4, 8-bit, exact thresholds.
+  echo "n4_a8_exact_plain --quant fgq --group 4 --act-bits 8 --no-stats-correction --no-gptq"
+  echo "n4_a8_exact_corr --quant fgq --group 4 --act-bits 8 --no-gptq"
+  echo "n4_a8_exact_bn --quant fgq --group 4 --act-bits 8 --correction bn --no-gptq"
+  echo "n4_a0_exact --quant fgq --group 4 --act-bits 0"
+  echo "n4_a8_exact_all_ternary --quant fgq --group 4 --act-bits 8 --ternarize-first --ternarize-last"
+} > "$configs"
+
+# The 227x227 validation images are resized straight to 224 (what the reference does).
+"$sweep" --model "$model" --imagenet "$val" --plain-resize --batch 16 $limit \
+  --calib "$calib" --calib-count 200 --configs "$configs" --out "$runs"
 
 /usr/bin/python3 scripts/make_tables.py --runs "$runs" --out "$out" --model "$model" \
   --seconds $(( $(date +%s) - start )) --command "scripts/reproduce_tables.sh $*"

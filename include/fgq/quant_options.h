@@ -22,6 +22,9 @@ struct QuantOptions {
   // GPTQ: ternarize each layer against its calibration inputs, compensating every rounding
   // error with the weights not yet quantized (minimises the layer's output error).
   bool gptq = true;
+  // Input patches per layer (spread evenly over the calibration batch) that GPTQ's Hessian is
+  // estimated from; its cost is linear in them.
+  int gptq_samples = 16384;
 };
 
 }  // namespace fgq

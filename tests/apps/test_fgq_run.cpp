@@ -135,3 +135,26 @@ TEST_CASE("fgq-run: usage errors exit with 1") {
   CHECK(f.run("--imagenet " + f.val.string()).code == 1);  // --model is required
   CHECK(f.run("--help").code == 0);
 }
+
+TEST_CASE("fgq-run: --save-quant writes a model a later run scores alike without calibrating") {
+  Fixture f;
+  const fs::path q = f.root / "colour_fgq.onnx", a = f.root / "a.json", b = f.root / "b.json";
+  const std::string data = " --imagenet " + f.val.string() + " --quiet --json ";
+  const Result save = f.run("--model " + f.model() + data + a.string() + " --quant fgq --group 2 --calib " +
+                            f.val.string() + " --calib-count 3 --save-quant " + q.string());
+  INFO(save.err);
+  REQUIRE(save.code == 0);
+  REQUIRE(fs::exists(q));
+  const Result load = f.run("--model " + q.string() + data + b.string());
+  INFO(load.err);
+  REQUIRE(load.code == 0);
+  CHECK(load.out.substr(0, 40) == save.out.substr(0, 40));
+  const nlohmann::json ja = nlohmann::json::parse(slurp(a)), jb = nlohmann::json::parse(slurp(b));
+  CHECK(jb["quantization"]["group"] == 2);  // recorded in the saved model
+  CHECK(jb["timing"]["quantize_s"] == 0);
+  for (size_t i = 0; i < ja["images"].size(); ++i)
+    CHECK(ja["images"][i]["top5_scores"] == jb["images"][i]["top5_scores"]);
+  const Result again = f.run("--model " + q.string() + " --imagenet " + f.val.string() + " --quant fgq");
+  CHECK(again.code == 2);
+  CHECK(again.err.find("already quantized") != std::string::npos);
+}

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "fgq/error.h"
+#include "graph/onnx_export.h"
+#include "graph/onnx_import.h"
 #include "quant/quantize.h"
 #include "quant/stats_correction.h"
 #include "quant/ternarize.h"
@@ -254,4 +256,34 @@ TEST_CASE("quantize: invalid options and graphs are errors") {
   quantize_graph_with(g, opt, calib.data(), kCalib, test::mini_runner());
   CHECK_THROWS_WITH(quantize_graph_with(g, opt, calib.data(), kCalib, test::mini_runner()),
                     Catch::Contains("already quantized"));
+}
+
+TEST_CASE("quantize: a quantized graph survives ONNX export and import (--save-quant)") {
+  Graph g = small_net();
+  const auto calib = calib_images();
+  QuantOptions opt;
+  opt.act_bits = 4;
+  quantize_graph_with(g, opt, calib.data(), kCalib, test::mini_runner());
+  const std::string bytes = export_onnx_bytes(g);
+  const Graph back = import_onnx_bytes(bytes.data(), bytes.size(), "quantized");
+  REQUIRE(back.nodes.size() == g.nodes.size());
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node &a = g.nodes[k], &b = back.nodes[k];
+    INFO(a.name);
+    CHECK(a.op == b.op);
+    CHECK(a.attrs.all().size() == b.attrs.all().size());
+    for (const char* key : {"scale", "qmin", "qmax", "bits", "fgq_group", "fgq_weight"})
+      CHECK(a.attrs.has(key) == b.attrs.has(key));
+    CHECK(a.attrs.f("scale", 0) == b.attrs.f("scale", 0));
+    CHECK(a.attrs.i("qmin", 0) == b.attrs.i("qmin", 0));
+    CHECK(a.attrs.floats("fgq_alpha") == b.attrs.floats("fgq_alpha"));
+    CHECK(a.attrs.floats("fgq_wscale") == b.attrs.floats("fgq_wscale"));
+    for (size_t i = 1; i < a.inputs.size(); ++i)
+      if (g.values[a.inputs[i]].is_const())  // the dequantized weights and biases
+        CHECK(g.const_of(a.inputs[i]).f == back.const_of(b.inputs[i]).f);
+  }
+  // Already quantized: quantizing it again is refused.
+  Graph again = back;
+  CHECK_THROWS_WITH(quantize_graph_with(again, opt, calib.data(), kCalib, test::mini_runner()),
+                    Catch::Matchers::Contains("already quantized"));
 }

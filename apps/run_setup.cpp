@@ -1,0 +1,150 @@
+#include "run_setup.h"
+
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+
+#include <tbb/parallel_for.h>
+
+#include "graph/error.h"
+#include "model_registry.h"
+#include "runtime/report.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace fgq::app {
+
+void add_preprocess_options(CLI::App& cli, PreprocessFlags& f) {
+  cli.add_option("--resize", f.resize, "resize the shorter side to N, then centre-crop")
+      ->check(CLI::PositiveNumber);
+  cli.add_option("--crop", f.crop, "crop size (default: the model's input size)")
+      ->check(CLI::PositiveNumber);
+  cli.add_flag("--plain-resize", f.plain_resize, "resize straight to crop x crop");
+}
+
+Preprocess model_preprocess(const Graph& g, const std::string& model_path, const PreprocessFlags& f) {
+  Preprocess pre = Preprocess::from_metadata(g.metadata, model_path);
+  if (!g.metadata.count("fgq.input_size") && !g.inputs.empty()) {
+    const Shape& in = g.values[g.inputs[0]].shape;  // no metadata: trust the graph
+    if (in.size() == 4 && in[2] > 0 && in[2] == in[3]) pre.input_size = static_cast<int>(in[2]);
+  }
+  if (f.crop > 0) pre.input_size = f.crop;
+  pre.resize_shorter = f.resize;
+  pre.plain_resize = f.plain_resize;
+  if (!pre.plain_resize && pre.resize_shorter < pre.input_size)
+    fail("--resize", std::to_string(f.resize) + " is smaller than the crop " +
+                         std::to_string(pre.input_size));
+  return pre;
+}
+
+void add_quant_options(CLI::App& cli, QuantFlags& f) {
+  cli.add_option("--quant", f.quant, "none | fgq")->check(CLI::IsMember({"none", "fgq"}));
+  cli.add_option("--group", f.q.group, "FGQ group size N")->check(CLI::PositiveNumber);
+  cli.add_option("--act-bits", f.q.act_bits, "activation bits: 8 | 4 | 0 (FP32)")
+      ->check(CLI::IsMember({0, 4, 8}));
+  cli.add_option("--threshold", f.q.threshold, "ternary threshold: exact | twn")
+      ->check(CLI::IsMember({"exact", "twn"}));
+  cli.add_option("--act-calib", f.q.act_calib, "activation range calibration: max | percentile | mse")
+      ->check(CLI::IsMember({"max", "percentile", "mse"}));
+  cli.add_option("--calib", f.calib_dir,
+                 "calibration images (default ${FGQ_DATA:-<repo>/../shared}/data/imagenet/calib)");
+  cli.add_option("--calib-count", f.calib_count,
+                 "use N calibration images, evenly spread over the sorted folder")
+      ->check(CLI::PositiveNumber);
+  cli.add_option("--correction", f.q.correction,
+                 "statistics correction: fp32 (match the FP32 network's channel mean and "
+                 "variance) | mean (its mean only) | bn (re-estimate BatchNorm)")
+      ->check(CLI::IsMember({"fp32", "mean", "bn"}));
+  cli.add_flag("--ternarize-first", f.q.ternarize_first, "ternarize the first conv too (default: 8-bit)");
+  cli.add_flag("--ternarize-last", f.q.ternarize_last, "ternarize the classifier too (default: 8-bit)");
+  cli.add_flag("--no-gptq", f.no_gptq, "ternarize by weight error only (no GPTQ compensation)");
+  cli.add_option("--gptq-samples", f.q.gptq_samples, "input patches per layer for GPTQ's Hessian")
+      ->check(CLI::PositiveNumber);
+  cli.add_flag("--no-stats-correction", f.no_stats_correction,
+               "skip the per-channel statistics correction");
+}
+
+void finish_quant_flags(QuantFlags& f) {
+  f.q.stats_correction = !f.no_stats_correction;
+  f.q.gptq = !f.no_gptq;
+  if (f.calib_dir.empty()) f.calib_dir = default_calib_dir();
+}
+
+std::string default_calib_dir() {
+  if (const char* env = std::getenv("FGQ_DATA"); env && *env)
+    return (fs::path(env) / "data/imagenet/calib").string();
+  // Executables live in <repo>/build*/apps/; the shared data sits next to the repo.
+  return (fs::path(executable_dir()) / "../../../shared/data/imagenet/calib").lexically_normal().string();
+}
+
+// Evenly, not the first ones: the folder is sorted by class, and statistics taken from the
+// first 200 classes (all animals) bias the correction.
+std::vector<float> load_calibration(const QuantFlags& f, const Preprocess& pre, int& n) {
+  std::vector<std::string> files = list_image_files(f.calib_dir);
+  if (files.empty()) fail(f.calib_dir, "no calibration images");
+  if (files.size() > size_t(f.calib_count)) {
+    std::vector<std::string> spread(f.calib_count);
+    for (size_t i = 0; i < spread.size(); ++i) spread[i] = files[i * files.size() / spread.size()];
+    files = std::move(spread);
+  }
+  n = static_cast<int>(files.size());
+  const size_t per_image = size_t(3) * pre.input_size * pre.input_size;
+  std::vector<float> data(per_image * n);
+  tbb::parallel_for(0, n, [&](int i) { load_image(files[i], pre, data.data() + i * per_image); });
+  return data;
+}
+
+json quant_json(const QuantReport& r, const QuantFlags& f, int n_calib) {
+  json layers = json::array();
+  for (const auto& l : r.layers)
+    layers.push_back({{"name", l.name}, {"kind", l.kind}, {"groups", l.groups},
+                      {"sparsity", l.sparsity}, {"rel_error", l.rel_error}});
+  return {{"method", "fgq"},
+          {"group", f.q.group},
+          {"act_bits", f.q.act_bits},
+          {"threshold", f.q.threshold},
+          {"act_calib", f.q.act_calib},
+          {"stats_correction", f.q.stats_correction},
+          {"correction", f.q.correction},
+          {"gptq", f.q.gptq},
+          {"gptq_samples", f.q.gptq_samples},
+          {"ternarize_first", f.q.ternarize_first},
+          {"ternarize_last", f.q.ternarize_last},
+          {"calib_dir", f.calib_dir},
+          {"calib_images", n_calib},
+          {"weight_sparsity", r.weight_sparsity},
+          {"mults_removed", r.mults_removed},
+          {"corrected_layers", r.corrected_layers},
+          {"seconds", r.seconds},
+          {"layers", std::move(layers)}};
+}
+
+json preprocess_json(const Preprocess& pre) {
+  auto triple = [](const std::array<float, 3>& a) {
+    return json::array({json_float(a[0]), json_float(a[1]), json_float(a[2])});
+  };
+  return {{"channel_order", pre.channel_order},
+          {"pixel_scale", json_float(pre.pixel_scale)},
+          {"mean", triple(pre.mean)},
+          {"std", triple(pre.std)},
+          {"input_size", pre.input_size},
+          {"resize", pre.resize_shorter},
+          {"plain_resize", pre.plain_resize}};
+}
+
+void check_model_fits(const Executor& ex, const Preprocess& pre,
+                      const std::vector<LabeledImage>& images, const std::string& model) {
+  const Shape& in = ex.input_shape();
+  if (in.size() != 4 || in[1] != 3 || in[2] != pre.input_size || in[3] != pre.input_size)
+    fail(model, "input is " + shape_str(in) + ", but images are preprocessed to 3x" +
+                    std::to_string(pre.input_size) + "x" + std::to_string(pre.input_size) +
+                    " (see --crop)");
+  const int64_t classes = numel(ex.output_shape(0, 1));
+  for (const auto& img : images)
+    if (img.label >= classes)
+      fail(img.name, "label " + std::to_string(img.label) + " is outside the model's " +
+                         std::to_string(classes) + " classes");
+}
+
+}  // namespace fgq::app

@@ -1,0 +1,53 @@
+#pragma once
+// What fgq-run and fgq-sweep share: the model's preprocessing, the FGQ command-line options,
+// the calibration images and the JSON records of both.
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "fgq/quant_options.h"
+#include "graph/ir.h"
+#include "quant/quantize.h"
+#include "runtime/dataset.h"
+#include "runtime/executor.h"
+#include "runtime/preprocess.h"
+
+namespace fgq::app {
+
+struct PreprocessFlags {
+  int resize = 256, crop = 0;
+  bool plain_resize = false;
+};
+void add_preprocess_options(CLI::App& cli, PreprocessFlags& f);
+// The model's preprocessing (fgq.* metadata, else the graph's input size) with the flags applied.
+Preprocess model_preprocess(const Graph& g, const std::string& model_path, const PreprocessFlags& f);
+
+// --quant and the FGQ options, as fgq-run takes them.
+struct QuantFlags {
+  std::string quant = "none";  // none | fgq
+  std::string calib_dir;       // "" = default_calib_dir()
+  int calib_count = 200;
+  QuantOptions q;
+  bool no_stats_correction = false, no_gptq = false;
+  bool enabled() const { return quant == "fgq"; }
+};
+void add_quant_options(CLI::App& cli, QuantFlags& f);
+// Applies the --no-* flags and the default calibration folder; call after parsing.
+void finish_quant_flags(QuantFlags& f);
+// ${FGQ_DATA}/data/imagenet/calib, else <repo>/../shared/data/imagenet/calib.
+std::string default_calib_dir();
+
+// calib_count images spread evenly over the sorted calibration folder, preprocessed like
+// inference: n x 3 x S x S floats; n is set to the number loaded.
+std::vector<float> load_calibration(const QuantFlags& f, const Preprocess& pre, int& n);
+
+nlohmann::json quant_json(const QuantReport& r, const QuantFlags& f, int n_calib);
+nlohmann::json preprocess_json(const Preprocess& pre);
+
+// Throws fgq::Error unless the network input is 3 x crop x crop and every label is a class.
+void check_model_fits(const Executor& ex, const Preprocess& pre,
+                      const std::vector<LabeledImage>& images, const std::string& model);
+
+}  // namespace fgq::app
