@@ -60,28 +60,57 @@ void ActCalibrator::grow_to(float needed) {
   }
 }
 
+namespace {
+
+// Per-lane accumulators so that the loops vectorise; a block is small enough to stay in cache.
+constexpr int kLanes = 16;
+
+struct Range {
+  float max = 0;       // of |x|
+  float min = 0;       // of x (below 0: the tensor is signed)
+  bool finite = true;  // no NaN or infinity seen
+};
+
+Range block_range(const float* x, int64_t n) {
+  float mx[kLanes] = {}, mn[kLanes] = {}, poison[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const float v = x[i + j], a = std::fabs(v);
+      mx[j] = mx[j] > a ? mx[j] : a;
+      mn[j] = mn[j] < v ? mn[j] : v;
+      poison[j] += v * 0.f;  // NaN once any value is NaN or infinite
+    }
+  for (; i < n; ++i) {
+    mx[0] = std::max(mx[0], std::fabs(x[i]));
+    mn[0] = std::min(mn[0], x[i]);
+    poison[0] += x[i] * 0.f;
+  }
+  Range r;
+  for (int j = 0; j < kLanes; ++j) {
+    r.max = std::max(r.max, mx[j]);
+    r.min = std::min(r.min, mn[j]);
+    r.finite &= poison[j] == 0.f;
+  }
+  return r;
+}
+
+}  // namespace
+
 void ActCalibrator::observe(const float* x, int64_t n) {
   // Two parallel sweeps: the batch's range first (the histogram may have to grow), then the
   // histogram itself with one partial histogram per thread.
   const int64_t B = static_cast<int64_t>(hist_.size());
   const auto blocks = tbb::blocked_range<int64_t>(0, n, 1 << 16);
-  struct Range {
-    float max = 0;
-    bool neg = false;
-  };
   const Range r = tbb::parallel_reduce(
       blocks, Range{},
       [&](const tbb::blocked_range<int64_t>& br, Range acc) {
-        for (int64_t i = br.begin(); i < br.end(); ++i) {
-          acc.max = std::max(acc.max, std::fabs(x[i]));
-          acc.neg |= x[i] < 0;
-        }
-        return acc;
+        const Range b = block_range(x + br.begin(), br.size());
+        return Range{std::max(acc.max, b.max), std::min(acc.min, b.min), acc.finite && b.finite};
       },
-      [](Range a, Range b) { return Range{std::max(a.max, b.max), a.neg || b.neg}; });
-  if (!(r.max < std::numeric_limits<float>::infinity()))
-    fail("act calibrator", "non-finite activation value");
-  seen_negative_ |= r.neg;
+      [](Range a, Range b) { return Range{std::max(a.max, b.max), std::min(a.min, b.min), a.finite && b.finite}; });
+  if (!r.finite) fail("act calibrator", "non-finite activation value");
+  seen_negative_ |= r.min < 0;
   abs_max_ = std::max(abs_max_, r.max);
   count_ += n;
   if (r.max > 0) {
@@ -90,22 +119,41 @@ void ActCalibrator::observe(const float* x, int64_t n) {
   }
   const double inv_width = range_ > 0 ? double(B) / range_ : 0;
   // Integer counts in 4 interleaved copies: runs of equal values (zeros, small activations)
-  // would otherwise serialise on one counter.
-  const int64_t stride = B + 1;  // bin B counts exact zeros
-  tbb::combinable<std::vector<int64_t>> partial([stride] { return std::vector<int64_t>(4 * stride, 0); });
+  // would otherwise serialise on one counter. Bins are computed a chunk at a time without
+  // branches (vectorised; zeros fall in bin 0 and are counted apart), then counted.
+  struct Partial {
+    std::vector<int64_t> h;
+    int64_t zeros = 0;
+  };
+  tbb::combinable<Partial> partial([B] { return Partial{std::vector<int64_t>(4 * B, 0), 0}; });
   tbb::parallel_for(blocks, [&](const tbb::blocked_range<int64_t>& br) {
-    int64_t* h = partial.local().data();
-    for (int64_t i = br.begin(); i < br.end(); ++i) {
-      const float a = std::fabs(x[i]);
-      const int64_t bin = a == 0 ? B : std::min<int64_t>(static_cast<int64_t>(a * inv_width), B - 1);
-      ++h[(i & 3) * stride + bin];
+    Partial& p = partial.local();
+    int64_t* h = p.h.data();
+    const auto bin_of = [&](float v) {
+      const int32_t b = static_cast<int32_t>(double(std::fabs(v)) * inv_width);
+      return b < B - 1 ? b : int32_t(B - 1);
+    };
+    constexpr int64_t kChunk = 256;  // fixed length: the bin loop vectorises at -O2
+    int32_t bin[kChunk];
+    int64_t zeros = 0, i = br.begin();
+    for (; i + kChunk <= br.end(); i += kChunk) {
+      for (int64_t j = 0; j < kChunk; ++j) {
+        bin[j] = bin_of(x[i + j]);
+        zeros += x[i + j] == 0;
+      }
+      for (int64_t j = 0; j < kChunk; ++j) ++h[(j & 3) * B + bin[j]];
     }
+    for (; i < br.end(); ++i) {
+      ++h[bin_of(x[i])];
+      zeros += x[i] == 0;
+    }
+    p.zeros += zeros;
   });
-  partial.combine_each([&](const std::vector<int64_t>& h) {
-    for (int64_t c = 0; c < 4; ++c) {
-      for (int64_t b = 0; b < B; ++b) hist_[b] += static_cast<double>(h[c * stride + b]);
-      zeros_ += h[c * stride + B];
-    }
+  partial.combine_each([&](const Partial& p) {
+    for (int64_t c = 0; c < 4; ++c)
+      for (int64_t b = 0; b < B; ++b) hist_[b] += static_cast<double>(p.h[c * B + b]);
+    hist_[0] -= static_cast<double>(p.zeros);
+    zeros_ += p.zeros;
   });
 }
 

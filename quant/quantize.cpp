@@ -107,13 +107,11 @@ struct ActSite {
   bool nonneg = false;
   ActCalibrator cal;
   std::optional<ActQuantParams> params;
-  std::vector<float> saved;       // the calibrated input, until the FakeQuant node consumes it
-                                  // (the FakeQuant may run in place over it)
-  const float* external = nullptr;  // graph input: the calibration images themselves
 };
 
-// Inserts a FakeQuant (placeholder attributes) in front of input 0 of every layer; one per
-// distinct input value. Returns the sites and updates the layers' node indices.
+// Inserts an uncalibrated FakeQuant (no attributes: the executor passes the input through) in
+// front of input 0 of every layer; one per distinct input value. Returns the sites and updates
+// the layers' node indices.
 std::vector<ActSite> insert_fake_quants(Graph& g, std::vector<LayerWeights>& layers, int act_bits) {
   const std::vector<int> prod = producers(g);
   std::map<int, size_t> site_of_value;
@@ -150,9 +148,6 @@ std::vector<ActSite> insert_fake_quants(Graph& g, std::vector<LayerWeights>& lay
         fq.name = "fq/" + name;
         fq.inputs = {v};
         fq.outputs = {vq};
-        fq.attrs.set_f("scale", 1.f);
-        fq.attrs.set_i("qmin", -127);
-        fq.attrs.set_i("qmax", 127);
         nodes.push_back(std::move(fq));
         fq_output[v] = vq;
       }
@@ -244,7 +239,7 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
   // 2 + 3. One pass: correct conv outputs in place, calibrate and apply the FakeQuants.
   std::vector<ActSite> sites;
   if (opt.act_bits > 0) sites = insert_fake_quants(g, layers, opt.act_bits);
-  std::map<std::string, size_t> corr_at, site_in, site_out;
+  std::map<std::string, size_t> corr_at, site_at;  // by output value name
   std::vector<std::optional<FoldedBn>> bns(layers.size());
   std::vector<std::optional<ChannelAffine>> corrections(layers.size());
   if (opt.stats_correction) {
@@ -257,63 +252,31 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
       corr_at[out] = l;
     }
   }
-  const std::vector<int> prod = producers(g);
-  int64_t per_image = 0;  // floats per calibration image: the input shape without its batch dim
-  if (g.inputs.size() == 1 && g.values[g.inputs[0]].shape.size() >= 2) {
-    const Shape& in = g.values[g.inputs[0]].shape;
-    per_image = numel(Shape(in.begin() + 1, in.end()));
-  }
-  for (size_t s = 0; s < sites.size(); ++s) {
-    ActSite& site = sites[s];
-    site_in[g.values[site.in_value].name] = s;
-    for (int c : g.consumers(site.in_value))
-      if (g.nodes[c].op == "FakeQuant") site_out[g.values[g.nodes[c].outputs[0]].name] = s;
-    if (prod[site.in_value] < 0) {  // a graph input: calibrate on the images directly
-      if (per_image <= 0) fail(kWhere, "graph needs one input of known shape [N, C, H, W]");
-      site.cal.observe(calib, per_image * n_calib);
-      site.params = site_params(site, opt);
-      site.external = calib;
-    }
-  }
+  for (size_t s = 0; s < sites.size(); ++s)
+    for (int c : g.consumers(sites[s].in_value))
+      if (g.nodes[c].op == "FakeQuant") site_at[g.values[g.nodes[c].outputs[0]].name] = s;
 
-  // Saved-input buffers go back here once consumed: reused, they are not paged in again.
-  std::vector<std::vector<float>> spare;
   if (!corr_at.empty() || !sites.empty()) {
     report.calib_arena_bytes = run(g, calib, n_calib, [&](const Graph& rg, const Node& node, float* out,
                                                           const Shape& shape) {
       const std::string& name = rg.values[node.outputs[0]].name;
-      const int64_t n = numel(shape);
       if (auto it = corr_at.find(name); it != corr_at.end()) {
         const size_t l = it->second;
         const ChannelMoments m = channel_moments(out, shape);
         corrections[l] = bns[l] ? bn_reestimation(*bns[l], m) : moment_matching(ref.moments.at(name), m, opt.correction == "mean");
         apply_channel_affine(out, shape, corrections[l]->a, corrections[l]->b);
       }
-      if (auto it = site_in.find(name); it != site_in.end()) {
+      // An uncalibrated FakeQuant passed its (corrected) input through: calibrate on it, then
+      // quantize it in place for the layers downstream.
+      if (auto it = site_at.find(name); it != site_at.end()) {
         ActSite& site = sites[it->second];
-        if (!site.external) {
-          site.cal.observe(out, n);
-          site.params = site_params(site, opt);
-          if (!spare.empty()) {
-            site.saved = std::move(spare.back());
-            spare.pop_back();
-          }
-          site.saved.resize(size_t(n));
-          tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1 << 18), [&](const tbb::blocked_range<int64_t>& r) {
-            std::copy(out + r.begin(), out + r.end(), site.saved.data() + r.begin());
-          });
-        }
-      }
-      if (auto it = site_out.find(name); it != site_out.end()) {
-        ActSite& site = sites[it->second];
-        if (!site.params) fail(kWhere, "FakeQuant '" + node.name + "' ran before its input was calibrated");
-        const float* src = site.external ? site.external : site.saved.data();
+        const int64_t n = numel(shape);
+        site.cal.observe(out, n);
+        site.params = site_params(site, opt);
         const ActQuantParams q = *site.params;
         tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, 1 << 16), [&](const tbb::blocked_range<int64_t>& r) {
-          ops::fake_quant_f32(src + r.begin(), out + r.begin(), r.size(), q.scale, q.qmin, q.qmax);
+          ops::fake_quant_f32(out + r.begin(), out + r.begin(), r.size(), q.scale, q.qmin, q.qmax);
         });
-        spare.push_back(std::move(site.saved));
-        site.saved.clear();
       }
     });
   }

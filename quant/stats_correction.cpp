@@ -5,6 +5,7 @@
 #include <tbb/parallel_for.h>
 
 #include "graph/error.h"
+#include "ops/elementwise.h"
 
 namespace fgq {
 
@@ -23,15 +24,29 @@ ChannelMoments channel_moments(const float* x, const Shape& shape) {
   m.mean.assign(C, 0);
   m.var.assign(C, 0);
   tbb::parallel_for(int64_t(0), C, [&](int64_t c) {
-    // Shifted sums (shift = first value) keep the variance accurate for large means.
-    const double shift = B > 0 && inner > 0 ? x[c * inner] : 0;
+    // Shifted sums (shift = first value) keep the variance accurate for large means; float
+    // lanes within a row (vectorised), double across rows.
+    const float shift = B > 0 && inner > 0 ? x[c * inner] : 0;
     double s = 0, s2 = 0;
     for (int64_t b = 0; b < B; ++b) {
       const float* p = x + (b * C + c) * inner;
-      for (int64_t i = 0; i < inner; ++i) {
-        const double d = p[i] - shift;
-        s += d;
-        s2 += d * d;
+      constexpr int kLanes = 16;
+      float ls[kLanes] = {}, ls2[kLanes] = {};
+      int64_t i = 0;
+      for (; i + kLanes <= inner; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) {
+          const float d = p[i + j] - shift;
+          ls[j] += d;
+          ls2[j] += d * d;
+        }
+      for (; i < inner; ++i) {
+        const float d = p[i] - shift;
+        ls[0] += d;
+        ls2[0] += d * d;
+      }
+      for (int j = 0; j < kLanes; ++j) {
+        s += ls[j];
+        s2 += ls2[j];
       }
     }
     const double n = double(B * inner);
@@ -51,9 +66,7 @@ void apply_channel_affine(float* x, const Shape& shape, const std::vector<float>
     fail("stats correction", "affine has " + std::to_string(a.size()) + " channels, tensor " +
                                  shape_str(shape));
   tbb::parallel_for(int64_t(0), B * C, [&](int64_t bc) {
-    const int64_t c = bc % C;
-    float* p = x + bc * inner;
-    for (int64_t i = 0; i < inner; ++i) p[i] = a[c] * p[i] + b[c];
+    ops::scale_shift_f32(x + bc * inner, x + bc * inner, inner, a[size_t(bc % C)], b[size_t(bc % C)]);
   });
 }
 

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -88,4 +89,30 @@ TEST_CASE("elementwise: fake_quant rounds half to even and clamps") {
   CHECK(q == std::vector<float>{0.f, 1.f, 1.f, 1.5f, -1.f});
   CHECK_THROWS_AS(fgq::ops::fake_quant_f32(s.data(), q.data(), 1, 0.f, -1, 1), fgq::Error);
   CHECK_THROWS_AS(fgq::ops::fake_quant_f32(s.data(), q.data(), 1, 1.f, 1, -1), fgq::Error);
+}
+
+TEST_CASE("elementwise: fake_quant over long buffers matches nearbyint, in place too") {
+  // Lengths that are not a multiple of the vector width; ties exactly between grid points.
+  for (const int64_t n : {int64_t(17), int64_t(1000), int64_t(4099)}) {
+    auto x = random_floats(size_t(n), 7, -40.f, 40.f);
+    const float scale = 0.25f;
+    for (int64_t i = 0; i < n; i += 5) x[size_t(i)] = (std::floor(x[size_t(i)]) + 0.5f) * scale;
+    std::vector<float> y(x.size());
+    fgq::ops::fake_quant_f32(x.data(), y.data(), n, scale, -100, 27);
+    for (int64_t i = 0; i < n; ++i) {
+      const float want = std::clamp(std::nearbyint(x[size_t(i)] / scale), -100.f, 27.f) * scale;
+      REQUIRE(y[size_t(i)] == want);
+    }
+    fgq::ops::fake_quant_f32(x.data(), x.data(), n, scale, -100, 27);
+    CHECK(x == y);
+  }
+}
+
+TEST_CASE("elementwise: scale_shift in place and out of place") {
+  auto x = random_floats(1003, 8);
+  std::vector<float> y(x.size());
+  fgq::ops::scale_shift_f32(x.data(), y.data(), int64_t(x.size()), -1.5f, 0.25f);
+  for (size_t i = 0; i < x.size(); ++i) REQUIRE(y[i] == Approx(x[i] * -1.5f + 0.25f).margin(1e-6));
+  fgq::ops::scale_shift_f32(x.data(), x.data(), int64_t(x.size()), -1.5f, 0.25f);
+  CHECK(x == y);
 }

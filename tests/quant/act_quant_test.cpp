@@ -113,6 +113,32 @@ TEST_CASE("act quant: max and percentile calibration on known data") {
   CHECK(p.scale == Approx(10000.f / 255));
 }
 
+TEST_CASE("act quant: histogram counts every value in its bin, zeros apart") {
+  // Several parallel blocks and a ragged tail; signed values, exact zeros, the maximum itself.
+  const size_t n = 3 * 65536 + 1001;
+  std::vector<float> x = test::random_floats(n, 11, -3.f, 2.f);
+  for (size_t i = 0; i < n; i += 3) x[i] = 0.f;
+  ActCalibrator cal(512);
+  cal.observe(x.data(), int64_t(n));
+  REQUIRE(cal.seen_negative());
+  float mx = 0;
+  for (float v : x) mx = std::max(mx, std::fabs(v));
+  REQUIRE(cal.abs_max() == mx);
+  REQUIRE(cal.range() == mx);
+  std::vector<double> want(512, 0);
+  for (float v : x)
+    if (v != 0) want[std::min<size_t>(size_t(double(std::fabs(v)) * (512.0 / mx)), 511)] += 1;
+  CHECK(cal.histogram() == want);
+  CHECK(cal.count() == int64_t(n));
+  // Non-finite values are an error, wherever they sit.
+  for (const float bad : {NAN, INFINITY, -INFINITY}) {
+    std::vector<float> y(1000, 1.f);
+    y[777] = bad;
+    ActCalibrator c;
+    CHECK_THROWS_AS(c.observe(y.data(), int64_t(y.size())), Error);
+  }
+}
+
 TEST_CASE("act quant: zeros count for percentiles but cost nothing") {
   std::vector<float> x(1000, 0.f);
   for (int i = 0; i < 100; ++i) x[i] = 1.f + i;  // 90 % zeros

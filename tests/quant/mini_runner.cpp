@@ -85,6 +85,8 @@ std::map<int, MiniAct> mini_run(const Graph& graph, const float* input, int batc
       }
     } else if (n.op == "Flatten") {
       y = Act{{a.shape[0], numel(a.shape) / a.shape[0]}, a.data};
+    } else if (n.op == "FakeQuant" && !n.attrs.has("scale")) {
+      y = a;  // not calibrated yet: passes through (like the executor)
     } else if (n.op == "FakeQuant") {
       ActQuantParams p;
       p.scale = n.attrs.f("scale", 1);

@@ -369,6 +369,35 @@ TEST_CASE("executor: FakeQuant rounds onto the grid and clamps") {
                 1e-7f);
 }
 
+TEST_CASE("executor: a FakeQuant without parameters passes through, partial parameters are an error") {
+  // Quantization inserts them uncalibrated and quantizes their output from the observer. The
+  // input also feeds a Relu after the FakeQuant, so the FakeQuant may not run in place over it.
+  fgq::Graph g;
+  g.source = "fq.onnx";
+  const int x = g.add_value("x", {1, 5}), q = g.add_value("q"), r = g.add_value("r"),
+            y = g.add_value("y");
+  g.inputs = {x};
+  g.outputs = {y};
+  g.nodes.push_back(node("FakeQuant", "fq", {x}, {q}));
+  g.nodes.push_back(node("Relu", "relu", {x}, {r}));
+  g.nodes.push_back(node("Add", "add", {q, r}, {y}));
+  std::vector<float> seen;
+  {
+    fgq::Executor ex(g, 1);
+    ex.set_observer([&](const fgq::Node& n, int, float* out, const fgq::Shape& shape) {
+      if (n.name != "fq") return;
+      seen.assign(out, out + fgq::numel(shape));
+      for (int64_t i = 0; i < fgq::numel(shape); ++i) out[i] = 10.f;  // what calibration would do
+    });
+    const float in[5] = {0.3f, -1.f, 2.5f, 0.f, -0.7f};
+    ex.run(in, 1);
+    CHECK(seen == std::vector<float>(in, in + 5));
+    require_close(output_vec(ex, 1), {10.3f, 10.f, 12.5f, 10.f, 10.f}, 1e-6f);
+  }
+  g.nodes[0].attrs.set_f("scale", 0.5f);  // no qmin / qmax
+  CHECK_THROWS_WITH(fgq::Executor(g, 1), Catch::Contains("fq.onnx") && Catch::Contains("scale, qmin, qmax"));
+}
+
 TEST_CASE("executor: an unsupported op is an error naming the op and the node") {
   fgq::Graph g;
   g.source = "lstm.onnx";
