@@ -47,6 +47,10 @@ void add_quant_options(CLI::App& cli, QuantFlags& f) {
       ->check(CLI::IsMember({"exact", "twn"}));
   cli.add_option("--act-calib", f.q.act_calib, "activation range calibration: max | percentile | mse")
       ->check(CLI::IsMember({"max", "percentile", "mse"}));
+  cli.add_option("--percentile", f.q.percentile, "percentile of |x| kept by --act-calib percentile")
+      ->check(CLI::Range(0.001, 100.0));
+  cli.add_flag("--pow2-scales", f.q.pow2_scales,
+               "power-of-two activation scales (dynamic fixed point; rounded up)");
   cli.add_option("--calib", f.calib_dir,
                  "calibration images (default ${FGQ_DATA:-<repo>/../shared}/data/imagenet/calib)");
   cli.add_option("--calib-count", f.calib_count,
@@ -105,6 +109,8 @@ json quant_json(const QuantReport& r, const QuantFlags& f, int n_calib) {
           {"act_bits", f.q.act_bits},
           {"threshold", f.q.threshold},
           {"act_calib", f.q.act_calib},
+          {"percentile", f.q.percentile},
+          {"pow2_scales", f.q.pow2_scales},
           {"stats_correction", f.q.stats_correction},
           {"correction", f.q.correction},
           {"gptq", f.q.gptq},

@@ -112,7 +112,10 @@ std::vector<int64_t> group_order(int64_t C, int64_t RS) {
 GptqFactor gptq_factor(const LayerHessian& hess, int64_t C, int64_t RS, double damp) {
   GptqFactor f;
   const int64_t d = C * RS;
-  if (hess.d != d || hess.samples == 0) return f;
+  // Fewer samples than inputs: H is singular, and compensation would push errors into the
+  // directions the calibration inputs never visited (a classifier on 200 pooled vectors of 2048
+  // features collapses to chance), so such layers get plain ternarization.
+  if (hess.d != d || hess.samples < d) return f;
   const std::vector<int64_t> perm = group_order(C, RS);
   // H in group order, reversed: R = J P^T H P J (J reverses the index), see upper_inverse_factor.
   // Column j of R reads row perm[d-1-j] of the symmetric H: contiguous memory.

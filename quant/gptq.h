@@ -33,8 +33,9 @@ void accumulate_hessian(LayerHessian& h, const float* x, int64_t batch, const Pa
                         int64_t max_samples);
 
 // H's inverse Cholesky factor in group order: all gptq_ternarize needs from the inputs, the same
-// for every group size and threshold rule. Empty (u.empty()) when H cannot be factored even
-// after raising the damping `damp` (a fraction of the mean diagonal) 10000-fold.
+// for every group size and threshold rule. Empty (u.empty()) when H has fewer samples than
+// inputs (singular: compensation would overfit the calibration inputs) or cannot be factored
+// even after raising the damping `damp` (a fraction of the mean diagonal) 10000-fold.
 struct GptqFactor {
   int64_t C = 0, RS = 0;          // input channels, kernel positions (FC: 1): d = C * RS
   std::vector<float> u;           // d x d upper triangular, row-major, (H + damp)^-1 = U^T U
@@ -44,11 +45,11 @@ GptqFactor gptq_factor(const LayerHessian& h, int64_t C, int64_t RS, double damp
 
 // Ternarizes w [K, C, KH, KW] (FC: [K, C]) in FGQ groups of `group` input channels. Within a
 // group, alpha comes from `method` on the group's current (compensated) weights; each weight then
-// takes the ternary value nearest to it on alpha's grid. `damp` (fraction of the mean diagonal)
-// regularises H. Falls back to plain ternarize() when H could not be factored.
+// takes the ternary value nearest to it on alpha's grid. Falls back to plain ternarize() when the
+// factor is empty (H could not be factored) or belongs to another weight shape.
 TernaryWeights gptq_ternarize(const float* w, const Shape& shape, int group, Threshold method,
                               const GptqFactor& f);
-// The same from H (gptq_factor, then the above).
+// The same from H: gptq_factor(h, C, KH * KW, damp), then the above.
 TernaryWeights gptq_ternarize(const float* w, const Shape& shape, int group, Threshold method,
                               const LayerHessian& h, double damp = 0.01);
 

@@ -40,12 +40,41 @@ def row(name, j, fp32_top1):
     }
 
 
+# What each step of the method buys at N=4, 8-bit activations, exact thresholds (the ablation
+# configurations of reproduce_tables.sh), in the order the steps build on each other.
+STEPS = [
+    ("n4_a8_exact_plain", "plain FGQ ternarization (no correction, no GPTQ)"),
+    ("n4_a8_exact_mean", "+ bias correction (per-channel mean matched to FP32)"),
+    ("n4_a8_exact_bn", "+ BatchNorm re-estimation on the calibration images (instead)"),
+    ("n4_a8_exact_corr", "+ per-channel mean and variance matched to FP32"),
+    ("n4_a8_exact", "+ GPTQ error compensation (the default)"),
+    ("n4_a0_exact", "the default with FP32 activations"),
+    ("n4_a8_exact_all_ternary", "the default with the first conv and the classifier ternary too"),
+]
+
+
+def is_grid(name):
+    parts = name.split("_")
+    return name == "fp32" or (len(parts) == 3 and parts[0][:1] == "n" and parts[1][:1] == "a"
+                              and parts[2] in ("exact", "twn") and parts[1] != "a0")
+
+
+def minutes(s):
+    return f"{int(s) // 60} min {int(s) % 60:02d} s"
+
+
+def table(rows, cols):
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--model", default="resnet50")
-    ap.add_argument("--seconds", type=int, default=0)
+    ap.add_argument("--seconds", type=int, default=0, help="wall time of the sweep invocation")
     ap.add_argument("--command", default="")
     a = ap.parse_args()
     runs = load(a.runs)
@@ -55,6 +84,24 @@ def main():
     rows = [row(k, v, fp32) for k, v in runs.items()]
     rows.sort(key=lambda r: (r["config"] != "fp32", str(r["threshold"]), -r["act_bits"],
                              r["N"] if isinstance(r["N"], int) else 0, r["config"]))
+    grid = [r for r in rows if is_grid(r["config"])]
+    described = dict(STEPS)
+    order = {name: i for i, (name, _) in enumerate(STEPS)}
+    steps = sorted((r for r in rows if r["config"] in described or not is_grid(r["config"])),
+                   key=lambda r: (order.get(r["config"], len(order)), r["config"]))
+    for r in rows:
+        r["table"] = "grid" if is_grid(r["config"]) else "ablation"
+        r["step"] = described.get(r["config"], r["method"])
+
+    # Compute time from the reports: the shared set-up (model, images, FP32 reference) once, then
+    # each configuration's quantization and evaluation (so a resumed sweep still adds up).
+    setup = max(runs[r["config"]]["timing"]["load_s"] for r in rows)
+    def cost(rs):
+        return sum(runs[r["config"]]["timing"]["quantize_s"] + runs[r["config"]]["timing"]["eval_s"]
+                   for r in rs)
+    grid_s = setup + cost(grid)
+    ablation_s = cost([r for r in rows if r["table"] == "ablation"])
+
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{a.model}_sweep"
@@ -62,16 +109,25 @@ def main():
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
         w.writerows(rows)
-    cols = ["config", "N", "act_bits", "threshold", "method", "top1", "top5", "drop_top1",
+    cols = ["config", "N", "act_bits", "threshold", "top1", "top5", "drop_top1",
             "mults_removed_pct", "weight_sparsity_pct", "quantize_s"]
+    step_cols = ["config", "step", "top1", "top5", "drop_top1", "weight_sparsity_pct", "quantize_s"]
     lines = [f"# {a.model}: FGQ sweep", "",
              f"Images: {rows[0]['images']} of the validation folder; FP32 Top-1 {fp32:.2f} %. "
-             f"Calibration on `calib/` (training images). Sweep wall time {a.seconds // 60} min "
-             f"{a.seconds % 60} s on this machine.", "",
+             "Calibration on `calib/` (training images). Unless the step says otherwise: first conv "
+             "and classifier 8-bit, per-channel correction to the FP32 statistics, GPTQ.", "",
+             f"Time on this machine (2 cores), from the reports: the paper grid (FP32 + "
+             f"{len(grid) - 1} FGQ configurations) {minutes(grid_s)} including {setup:.0f} s of "
+             f"shared set-up; the ablations {minutes(ablation_s)}. " +
+             (f"Wall time of the sweep {minutes(a.seconds)}." if a.seconds >= grid_s + ablation_s
+              else f"The last invocation ({minutes(a.seconds)}) completed an earlier, interrupted "
+                   "or partly outdated sweep: reports already present were kept."), "",
              f"Command: `{a.command}`", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(str(r[c]) for c in cols) + " |")
+             "## Paper grid", ""]
+    lines += table(grid, cols)
+    if steps:
+        lines += ["", "## What each step buys (N=4, 8-bit activations, exact thresholds)", ""]
+        lines += table(steps, step_cols)
     pathlib.Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
 
     import matplotlib
@@ -80,9 +136,8 @@ def main():
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for thr in ("exact", "twn"):
         for bits in (8, 4):
-            pts = sorted((r["N"], r["top1"]) for r in rows
-                         if r["threshold"] == thr and r["act_bits"] == bits and
-                         r["config"] == f"n{r['N']}_a{bits}_{thr}")
+            pts = sorted((r["N"], r["top1"]) for r in grid
+                         if r["threshold"] == thr and r["act_bits"] == bits)
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
                         linestyle="-" if thr == "exact" else "--", label=f"{bits}-bit act, {thr}")

@@ -54,6 +54,7 @@ configs=$runs/configs.txt
   done
   # What each step of the method buys at N=4, 8-bit, exact thresholds.
   echo "n4_a8_exact_plain --quant fgq --group 4 --act-bits 8 --no-stats-correction --no-gptq"
+  echo "n4_a8_exact_mean --quant fgq --group 4 --act-bits 8 --correction mean --no-gptq"
   echo "n4_a8_exact_corr --quant fgq --group 4 --act-bits 8 --no-gptq"
   echo "n4_a8_exact_bn --quant fgq --group 4 --act-bits 8 --correction bn --no-gptq"
   echo "n4_a0_exact --quant fgq --group 4 --act-bits 0"

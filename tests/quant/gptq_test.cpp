@@ -103,7 +103,7 @@ TEST_CASE("gptq: valid ternary groups with lower output error than weight-error 
   for (const Case c : {Case{10, 6, 3, 1, 1, 4}, Case{12, 5, 1, 2, 0, 4}, Case{7, 4, 3, 2, 1, 2},
                        Case{24, 8, 1, 1, 0, 8}}) {
     INFO("C " << c.C << " K " << c.K << " kernel " << c.k << " N " << c.group);
-    const int64_t B = 3, H = 9, W = 8;
+    const int64_t B = 6, H = 9, W = 8;  // more patches than inputs in every case
     const PatchWindow w = window(c.C, H, W, c.k, c.stride, c.pad);
     const auto x = correlated_input(B, c.C, H * W, 11);
     const Shape shape{c.K, c.C, c.k, c.k};
@@ -131,6 +131,26 @@ TEST_CASE("gptq: without calibration samples it is plain ternarization") {
   const TernaryWeights plain = ternarize(wt.data(), shape, 4, Threshold::Twn);
   CHECK(g.t == plain.t);
   CHECK(g.alpha == plain.alpha);
+}
+
+TEST_CASE("gptq: fewer samples than inputs (a singular H) is plain ternarization") {
+  // A classifier with 40 inputs seen on 30 calibration vectors.
+  const int64_t C = 40, K = 5, B = 30;
+  const auto x = correlated_input(B, C, 1, 12);
+  const auto wt = test::random_floats(size_t(K * C), 9);
+  LayerHessian h;
+  accumulate_hessian(h, x.data(), B, window(C, 1, 1, 1, 1, 0), 1 << 20);
+  REQUIRE(h.samples == B);
+  CHECK(gptq_factor(h, C, 1).u.empty());
+  const TernaryWeights g = gptq_ternarize(wt.data(), {K, C}, 4, Threshold::Exact, h);
+  const TernaryWeights plain = ternarize(wt.data(), {K, C}, 4, Threshold::Exact);
+  CHECK(g.t == plain.t);
+  CHECK(g.alpha == plain.alpha);
+  // With enough samples the same layer does get a factor.
+  const auto more = correlated_input(2 * C, C, 1, 13);
+  LayerHessian full;
+  accumulate_hessian(full, more.data(), 2 * C, window(C, 1, 1, 1, 1, 0), 1 << 20);
+  CHECK(!gptq_factor(full, C, 1).u.empty());
 }
 
 }  // namespace fgq

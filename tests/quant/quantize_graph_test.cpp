@@ -184,6 +184,22 @@ TEST_CASE("quantize: corrected convs reproduce the target statistics on the cali
       }
 }
 
+TEST_CASE("quantize: power-of-two activation scales (dynamic fixed point)") {
+  Graph g = small_net();
+  const auto calib = calib_images();
+  QuantOptions opt;
+  opt.pow2_scales = true;
+  const QuantReport r = quantize_graph_with(g, opt, calib.data(), kCalib, test::mini_runner());
+  REQUIRE(r.act_params.size() == 4);
+  for (const auto& [name, p] : r.act_params) {
+    int e = 0;
+    INFO(name << ": scale " << p.scale);
+    CHECK(std::frexp(p.scale, &e) == 0.5f);
+  }
+  for (const Node& n : g.nodes)
+    if (n.op == "FakeQuant") CHECK(r.act_params.at(g.values[n.inputs[0]].name).scale == n.attrs.f("scale", 0));
+}
+
 TEST_CASE("quantize: without correction or activation bits no calibration is needed") {
   Graph g = small_net();
   QuantOptions opt;
