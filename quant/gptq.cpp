@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 
 #include "graph/error.h"
@@ -19,7 +18,8 @@ namespace {
 using MatF = Eigen::MatrixXf;
 using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-constexpr int64_t kChunk = 1024;  // patches per rank update (several per thread: balance)
+constexpr int64_t kChunk = 1024;   // patches per rank update
+constexpr int64_t kPartials = 4;   // partial Hessians (balance over threads vs memory: d^2 each)
 constexpr int64_t kBlock = 128;   // columns per lazy GPTQ update
 
 // Column q of the patch matrix: the patch at sampled output position p.
@@ -79,12 +79,20 @@ void accumulate_hessian(LayerHessian& h, const float* x, int64_t batch, const Pa
   const int64_t n = (positions + step - 1) / step;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 
-  tbb::enumerable_thread_specific<MatF> partial([d] { return MatF::Zero(d, d); });
-  tbb::parallel_for(int64_t(0), chunks, [&](int64_t ci) {
-    const int64_t q0 = ci * kChunk, q1 = std::min(n, q0 + kChunk);
-    MatF m(d, q1 - q0);
-    for (int64_t q = q0; q < q1; ++q) gather_patch(x, win, q * step, m.col(q - q0).data());
-    partial.local().selfadjointView<Eigen::Lower>().rankUpdate(m);
+  // A fixed number of partial sums over fixed runs of chunks, added in a fixed order: the same
+  // H (to the last bit) whatever the thread count or schedule, so quantization is reproducible.
+  const int64_t parts = std::min(kPartials, chunks);
+  std::vector<MatF> partial(static_cast<size_t>(parts));
+  tbb::parallel_for(int64_t(0), parts, [&](int64_t pi) {
+    MatF& acc = partial[size_t(pi)];
+    acc = MatF::Zero(d, d);
+    MatF m;
+    for (int64_t ci = pi * chunks / parts; ci < (pi + 1) * chunks / parts; ++ci) {
+      const int64_t q0 = ci * kChunk, q1 = std::min(n, q0 + kChunk);
+      m.resize(d, q1 - q0);
+      for (int64_t q = q0; q < q1; ++q) gather_patch(x, win, q * step, m.col(q - q0).data());
+      acc.selfadjointView<Eigen::Lower>().rankUpdate(m);
+    }
   });
   // Sum the partial lower triangles and mirror them, column by column.
   Eigen::Map<MatF> H(h.h.data(), d, d);

@@ -2,6 +2,8 @@
 // against plain (weight-error) ternarization on correlated inputs.
 #include <catch2/catch.hpp>
 
+#include <tbb/task_arena.h>
+
 #include <cmath>
 #include <random>
 
@@ -92,6 +94,22 @@ TEST_CASE("gptq: the patch Hessian equals brute-force im2col sums (stride 2, pad
   CHECK(sub.samples <= 5);
   for (int64_t i = 0; i < d; ++i)
     for (int64_t j = 0; j < d; ++j) CHECK(sub.h[i * d + j] == sub.h[j * d + i]);
+}
+
+TEST_CASE("gptq: the Hessian is bit-identical whatever the thread count") {
+  // Many chunks of patches: summed in a schedule-dependent order, H would differ in its last bits
+  // between runs, and borderline ternary decisions with it.
+  const PatchWindow w = window(5, 40, 40, 3, 1, 1);
+  const int64_t B = 4;
+  const auto x = test::random_floats(size_t(B * 5 * 40 * 40), 21);
+  auto hessian_with = [&](int threads) {
+    LayerHessian h;
+    tbb::task_arena(threads).execute([&] { accumulate_hessian(h, x.data(), B, w, 1 << 20); });
+    return h.h;
+  };
+  const std::vector<float> one = hessian_with(1);
+  CHECK(hessian_with(2) == one);
+  CHECK(hessian_with(3) == one);
 }
 
 TEST_CASE("gptq: valid ternary groups with lower output error than weight-error ternarization") {
