@@ -66,4 +66,4 @@ configs=$runs/configs.txt
   --calib "$calib" --calib-count 200 --configs "$configs" --out "$runs"
 
 /usr/bin/python3 scripts/make_tables.py --runs "$runs" --out "$out" --model "$model" \
-  --seconds $(( $(date +%s) - start )) --command "scripts/reproduce_tables.sh $*"
+  --seconds $(( $(date +%s) - start )) --command "scripts/reproduce_tables.sh${*:+ $*}"
