@@ -102,13 +102,15 @@ void ActCalibrator::observe(const float* x, int64_t n) {
   // histogram itself with one partial histogram per thread.
   const int64_t B = static_cast<int64_t>(hist_.size());
   const auto blocks = tbb::blocked_range<int64_t>(0, n, 1 << 16);
+  const auto merge = [](Range a, Range b) {
+    return Range{std::max(a.max, b.max), std::min(a.min, b.min), a.finite && b.finite};
+  };
   const Range r = tbb::parallel_reduce(
       blocks, Range{},
       [&](const tbb::blocked_range<int64_t>& br, Range acc) {
-        const Range b = block_range(x + br.begin(), br.size());
-        return Range{std::max(acc.max, b.max), std::min(acc.min, b.min), acc.finite && b.finite};
+        return merge(acc, block_range(x + br.begin(), br.size()));
       },
-      [](Range a, Range b) { return Range{std::max(a.max, b.max), std::min(a.min, b.min), a.finite && b.finite}; });
+      merge);
   if (!r.finite) fail("act calibrator", "non-finite activation value");
   seen_negative_ |= r.min < 0;
   abs_max_ = std::max(abs_max_, r.max);

@@ -15,7 +15,6 @@
 
 namespace fgq {
 
-
 struct LayerQuantStats {
   std::string name;
   std::string kind;                  // ternary | int8 | fp32
@@ -61,14 +60,17 @@ Fp32Reference measure_fp32_reference(const Graph& g, const float* calib, int n_c
 // Every Conv/Gemm/MatMul with constant weights gets quantized weights (ternary, or 8-bit for the
 // first conv / last layer unless ternarize_first/last; see quant/layer_weights.h for the fgq_*
 // node attributes that keep t, alpha and the int8 scales retrievable), and with act_bits > 0 a
-// "FakeQuant" node (attrs scale, qmin, qmax, bits) in front of its data input. Statistics
-// correction and activation calibration share ONE pass over all n_calib images as one batch:
-// layer by layer, each conv output is corrected in place before later layers read it, and each
-// FakeQuant is calibrated on the corrected values it sees. Each conv output is moment-matched to
-// the FP32 graph's (reference.moments; opt.correction "mean": mean only), or with correction "bn" convs
-// with bn_* attributes get their BN re-estimated instead (quant/stats_correction.h). With
-// opt.gptq, ternary layers are ternarized by GPTQ (quant/gptq.h) with reference.factors. Gemm/MatMul outputs are not corrected. Layers kept at 8-bit weights
-// also get 8-bit inputs when act_bits is 4.
+// "FakeQuant" node (attrs scale, qmin, qmax, bits) in front of its data input. With opt.gptq,
+// ternary layers are ternarized by GPTQ (quant/gptq.h) with reference.factors (layers whose
+// Hessian has fewer samples than inputs fall back to plain ternarization).
+// Statistics correction and activation calibration share ONE pass over all n_calib images as one
+// batch: layer by layer, each conv output is corrected in place before later layers read it, and
+// each FakeQuant (inserted uncalibrated: the executor passes its input through) is calibrated on
+// the corrected values it sees, then quantizes them in place. Each conv output is matched to the
+// FP32 graph's per-channel moments (reference.moments; correction "mean": the mean only), or with
+// correction "bn" convs with bn_* attributes get their BN re-estimated instead
+// (quant/stats_correction.h). Gemm/MatMul outputs are not corrected. Layers kept at 8-bit
+// weights also get 8-bit inputs when act_bits is 4.
 QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,
                                 int n_calib, const GraphRunner& run,
                                 const Fp32Reference* reference = nullptr);
