@@ -8,8 +8,8 @@
 #include <tbb/parallel_for.h>
 
 #include "graph/error.h"
-#include "ops/elementwise.h"
 #include "graph/window.h"
+#include "ops/elementwise.h"
 #include "quant/gptq.h"
 #include "quant/layer_weights.h"
 

@@ -26,8 +26,10 @@ struct FreeDeleter {
 // 4 KiB pages first touch costs more than the convolutions that write them.
 float* allocate_arena(size_t bytes) {
   constexpr size_t kHuge = size_t(2) << 20;
-  if (bytes < 4 * kHuge) return static_cast<float*>(std::aligned_alloc(kArenaAlign, std::max(bytes, kArenaAlign)));
-  bytes = (bytes + kHuge - 1) / kHuge * kHuge;
+  // aligned_alloc wants a size that is a multiple of the alignment.
+  const auto round_up = [&](size_t align) { return std::max(align, (bytes + align - 1) / align * align); };
+  if (bytes < 4 * kHuge) return static_cast<float*>(std::aligned_alloc(kArenaAlign, round_up(kArenaAlign)));
+  bytes = round_up(kHuge);
   void* p = std::aligned_alloc(kHuge, bytes);
   if (p) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: fine if it fails
   return static_cast<float*>(p);
