@@ -1,11 +1,7 @@
 #include "graph/onnx_export.h"
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <fstream>
-
 #include "graph/error.h"
+#include "graph/file_write.h"
 #include "graph/onnx_proto.h"
 
 namespace fgq {
@@ -94,21 +90,7 @@ std::string export_onnx_bytes(const Graph& g) {
 }
 
 void export_onnx_file(const Graph& g, const std::string& path) {
-  const std::string bytes = export_onnx_bytes(g);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path, "cannot create the file");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) {
-      std::remove(tmp.c_str());
-      fail(path, "write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(path, "cannot rename the temporary file into place");
-  }
+  write_file_atomic(path, export_onnx_bytes(g));
 }
 
 }  // namespace fgq

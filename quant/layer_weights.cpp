@@ -116,6 +116,9 @@ void set_ternary(LayerWeights& lw, TernaryWeights tw) {
   lw.stats.rel_error = s.rel_error;
 }
 
+namespace {
+
+// The dequantized weights in the node's own layout.
 std::vector<float> graph_layout_weights(const LayerWeights& lw) {
   std::vector<float> w_hat = lw.ternary ? lw.tern.dequantize() : lw.int8.dequantize();
   if (lw.transposed) {
@@ -124,6 +127,8 @@ std::vector<float> graph_layout_weights(const LayerWeights& lw) {
   }
   return w_hat;
 }
+
+}  // namespace
 
 void write_layer_weights(Graph& g, const LayerWeights& lw) {
   const Node& n = g.nodes[lw.node];

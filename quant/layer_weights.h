@@ -39,8 +39,6 @@ void fold_output_affine(LayerWeights& lw, const ChannelAffine& corr);
 //   fgq_weight = "ternary" | "int8"; ternary: fgq_group (N) and fgq_alpha (TernaryWeights::alpha
 //   order, t = sign of the weight); int8: fgq_wscale (per output channel, q = weight / scale).
 void write_layer_weights(Graph& g, const LayerWeights& lw);
-// The dequantized weights in the node's own layout (what write_layer_weights stores).
-std::vector<float> graph_layout_weights(const LayerWeights& lw);
 // Replaces lw.tern and the ternary statistics (the FP32 weights stay the reference).
 void set_ternary(LayerWeights& lw, TernaryWeights tw);
 

@@ -93,11 +93,9 @@ PatchWindow patch_window(const Graph& g, const Node& n, const Shape& x) {
 GptqFactor layer_factor(const Graph& g, const Node& n, const float* x, const Shape& shape,
                         int samples) {
   LayerHessian h;
-  accumulate_hessian(h, x, shape[0], patch_window(g, n, shape), samples);
-  const Shape& ws = g.values[n.inputs[1]].constant->shape;
-  const bool transposed = n.op != "Conv" && !(n.op == "Gemm" && n.attrs.i("transB", 0) == 1);
-  const int64_t C = n.op == "Conv" ? ws[1] : ws[transposed ? 0 : 1];
-  return gptq_factor(h, C, n.op == "Conv" ? ws[2] * ws[3] : 1);
+  const PatchWindow win = patch_window(g, n, shape);
+  accumulate_hessian(h, x, shape[0], win, samples);
+  return gptq_factor(h, win.C, win.KH * win.KW);
 }
 
 // One FakeQuant in front of quantized layers' data input.

@@ -1,17 +1,13 @@
 #include "runtime/report.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <numeric>
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include "graph/error.h"
+#include "graph/file_write.h"
 
 namespace fgq {
 
@@ -127,23 +123,8 @@ ImageResult image_result_from_json(const nlohmann::json& j) {
 }
 
 void write_json_atomic(const std::string& path, const nlohmann::json& j) {
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path, std::string("cannot write (") + std::strerror(errno) + ")");
-    // File names need not be UTF-8: replace bad bytes rather than throw.
-    out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      fail(path, "cannot write (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    fail(path, "cannot write (" + why + ")");
-  }
+  // File names need not be UTF-8: replace bad bytes rather than throw.
+  write_file_atomic(path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + '\n');
 }
 
 }  // namespace fgq
