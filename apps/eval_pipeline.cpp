@@ -101,6 +101,7 @@ bool evaluate(const EvalSetup& s, const std::atomic<bool>& stop, Accuracy& acc,
         std::memcpy(b->pixels.data() + kept.size() * per_image, b->pixels.data() + i * per_image,
                     per_image * sizeof(float));
       kept.push_back(b->first + i);
+      if (s.on_input) s.on_input(img, b->pixels.data() + (kept.size() - 1) * per_image);
     }
     if (!kept.empty()) {
       s.exec->run(b->pixels.data(), static_cast<int>(kept.size()));

@@ -4,6 +4,7 @@
 //   buffer -> serial inference + scoring, in order
 // with a few batches in flight. Images that cannot be decoded are skipped with one warning line.
 #include <atomic>
+#include <functional>
 #include <vector>
 
 #include "runtime/dataset.h"
@@ -20,6 +21,8 @@ struct EvalSetup {
   Executor* exec = nullptr;           // max_batch() images per batch
   bool output_is_probability = false;  // the graph ends in Softmax
   int tokens = 4;                     // batches in flight
+  // Called for every decoded image in order, with its preprocessed pixels (C x S x S).
+  std::function<void(const LabeledImage& image, const float* pixels)> on_input;
 };
 
 // Scores every image into acc, in order, until done or `stop` becomes true (checked before

@@ -22,8 +22,9 @@
 #include "eval_pipeline.h"
 #include "graph/error.h"
 #include "graph/onnx_export.h"
-#include "graph/passes.h"
+#include "graph/onnx_export_qdq.h"
 #include "graph/prepare.h"
+#include "ops/cpu_features.h"
 #include "model_registry.h"
 #include "run_setup.h"
 #include "runtime/dataset.h"
@@ -38,7 +39,7 @@ using nlohmann::json;
 namespace {
 
 struct Options {
-  std::string model, imagenet, labels, synsets, json_path, shard, save_quant;
+  std::string model, imagenet, labels, synsets, json_path, shard, save_quant, export_qdq, dump_inputs;
   int limit = 0, batch = 8, threads = 0;
   bool quiet = false;
   fgq::app::PreprocessFlags pf;
@@ -102,8 +103,8 @@ int run(const Options& o) {
   const std::string model_path = fgq::app::resolve_model(o.model);
 
   const bool quantize = o.qf.enabled();
-  // Quantization needs the conv outputs before activation fusion; fuse afterwards.
-  fgq::Graph g = fgq::load_and_prepare(model_path, /*fuse=*/!quantize);
+  // Quantization needs the conv outputs before activation fusion (make_run_graph fuses).
+  fgq::Graph g = fgq::load_and_prepare(model_path, /*fuse=*/false);
   const fgq::Preprocess pre = fgq::app::model_preprocess(g, model_path, o.pf);
   const double load_s = seconds_since(t_load);
 
@@ -113,6 +114,7 @@ int run(const Options& o) {
     if (quantize) fgq::fail(model_path, "is already quantized (written by --save-quant): drop --quant");
     quant_info = json::parse(saved->second, nullptr, /*allow_exceptions=*/false);
   }
+  const bool quantized = quantize || fgq::has_fake_quant(g) || fgq::has_integer_ops(g);
   if (quantize) {
     const auto t_q = std::chrono::steady_clock::now();
     int n_calib = 0;
@@ -120,18 +122,26 @@ int run(const Options& o) {
     const fgq::QuantReport r = fgq::quantize_graph(g, o.qf.q, calib.data(), n_calib);
     quant_s = seconds_since(t_q);
     quant_info = fgq::app::quant_json(r, o.qf, n_calib);
-    if (!o.save_quant.empty()) {
-      g.metadata[kQuantMetadata] = quant_info.dump();
-      fgq::export_onnx_file(g, o.save_quant);
-    }
-    fgq::fuse_conv_activation(g);
+    g.metadata[kQuantMetadata] = quant_info.dump();
     if (!o.quiet)
       std::fprintf(stderr, "fgq-run: FGQ N=%d, %d-bit activations, %d calibration images: "
-                           "weight sparsity %.3f, %.1f s\n",
-                   o.qf.q.group, o.qf.q.act_bits, n_calib, r.weight_sparsity, quant_s);
+                           "weight sparsity %.3f, %lld of %lld groups folded to level 0, %.1f s\n",
+                   o.qf.q.group, o.qf.q.act_bits, n_calib, r.weight_sparsity,
+                   static_cast<long long>(r.zero_levels), static_cast<long long>(r.nonzero_groups), quant_s);
   }
+  const fgq::RunMode mode = o.qf.mode();
+  fgq::RunGraph run = fgq::make_run_graph(g, mode);
+  if (quantized && !quant_info.is_object()) quant_info = json::object();
+  if (quantized) quant_info["pipeline"] = fgq::app::pipeline_json(run, mode, quantized);
+  if (quantize && !o.save_quant.empty())  // the integer network, or the calibration graph
+    fgq::export_onnx_file(run.integer ? fgq::make_run_graph(g, fgq::RunMode::Integer).graph : g, o.save_quant);
+  if (!o.export_qdq.empty()) {
+    if (!quantized) fgq::fail("--export-qdq", "needs a quantized model (--quant fgq, or a saved one)");
+    fgq::export_qdq_onnx_file(fgq::make_run_graph(g, fgq::RunMode::Integer).graph, o.export_qdq);
+  }
+  if (!o.quiet) std::fprintf(stderr, "fgq-run: %s\n", fgq::app::pipeline_line(run, mode, quantized).c_str());
 
-  fgq::Executor exec(g, o.batch);
+  fgq::Executor exec(run.graph, o.batch);
   fgq::app::check_model_fits(exec, pre, images, model_path);
   const fgq::Graph& eg = exec.graph();
   const bool ends_in_softmax = !eg.nodes.empty() && eg.nodes.back().op == "Softmax";
@@ -145,8 +155,22 @@ int run(const Options& o) {
   fgq::Progress progress(static_cast<int64_t>(images.size()), isatty(STDERR_FILENO) != 0, o.quiet);
   install_stop_handlers();
   const auto t_eval = std::chrono::steady_clock::now();
-  const bool interrupted =
-      fgq::app::evaluate({&images, &pre, &exec, ends_in_softmax, 4}, g_stop, acc, progress);
+  fgq::app::EvalSetup setup{&images, &pre, &exec, ends_in_softmax, 4, {}};
+  // --dump-inputs: the preprocessed tensors exactly as fgq ran them (raw float32, image after
+  // image) and a list "name label" per line, for another engine to run the same inputs.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> dump(nullptr, std::fclose), dump_list(nullptr, std::fclose);
+  if (!o.dump_inputs.empty()) {
+    dump.reset(std::fopen(o.dump_inputs.c_str(), "wb"));
+    dump_list.reset(std::fopen((o.dump_inputs + ".txt").c_str(), "w"));
+    if (!dump || !dump_list) fgq::fail(o.dump_inputs, "cannot open for writing");
+    const size_t floats = size_t(3) * pre.input_size * pre.input_size;
+    setup.on_input = [&](const fgq::LabeledImage& img, const float* px) {
+      if (std::fwrite(px, sizeof(float), floats, dump.get()) != floats)
+        fgq::fail(o.dump_inputs, "write failed");
+      std::fprintf(dump_list.get(), "%s %lld\n", img.name.c_str(), static_cast<long long>(img.label));
+    };
+  }
+  const bool interrupted = fgq::app::evaluate(setup, g_stop, acc, progress);
   const double eval_s = seconds_since(t_eval);
   progress.finish(acc.scored() + acc.skipped(), interrupted);
 
@@ -196,8 +220,19 @@ int main(int argc, char** argv) {
   cli.add_flag("--quiet", o.quiet, "no progress or info lines (warnings and the summary remain)");
   fgq::app::add_quant_options(cli, o.qf);  // FGQ quantization at load time
   cli.add_option("--save-quant", o.save_quant,
-                 "write the quantized model (ONNX, fgq domain FakeQuant nodes) to FILE; a later "
-                 "--model FILE runs it without calibrating again");
+                 "write the quantized model to FILE (ONNX with fgq-domain ops: the integer "
+                 "pipeline's, or FakeQuant nodes with --simulate); a later --model FILE runs it "
+                 "without calibrating again");
+  cli.add_option("--export-qdq", o.export_qdq,
+                 "write the integer network as a standard ONNX QDQ model to FILE (for ONNX "
+                 "Runtime: scripts/compare_ort.sh)");
+  cli.add_option("--dump-inputs", o.dump_inputs,
+                 "write the preprocessed images as raw float32 to FILE and 'name label' lines to "
+                 "FILE.txt, in evaluation order");
+  std::string isa;
+  cli.add_option("--isa", isa, "integer kernels: scalar | avx2 | avx512vnni (default: the best this "
+                               "CPU runs, or $FGQ_ISA)")
+      ->check(CLI::IsMember({"scalar", "avx2", "avx512vnni"}));
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -206,6 +241,7 @@ int main(int argc, char** argv) {
   fgq::app::finish_quant_flags(o.qf);
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, o.threads);
   try {
+    if (!isa.empty()) fgq::ops::set_forced_isa(isa);
     return run(o);
   } catch (const fgq::Error& e) {
     std::fprintf(stderr, "fgq-run: %s\n", e.what());

@@ -22,7 +22,6 @@
 #include <tbb/parallel_for.h>
 
 #include "graph/error.h"
-#include "graph/passes.h"
 #include "graph/prepare.h"
 #include "model_registry.h"
 #include "run_setup.h"
@@ -194,8 +193,12 @@ int run(const SweepOptions& o) {
       quant_s = seconds_since(t_q);
       quant_info = fgq::app::quant_json(r, c->qf, n_calib);
     }
-    fgq::fuse_conv_activation(g);
-    fgq::Executor exec(g, o.batch);
+    // Quantized configurations run where users run them: the integer pipeline (unless the
+    // configuration says --simulate, or its scales are not folded: then the lowering leaves
+    // those layers on float kernels and the report says so).
+    const fgq::RunGraph run = fgq::make_run_graph(g, c->qf.mode());
+    if (c->qf.enabled()) quant_info["pipeline"] = fgq::app::pipeline_json(run, c->qf.mode(), true);
+    fgq::Executor exec(run.graph, o.batch);
     fgq::app::check_model_fits(exec, pre, images, model_path);
     const auto t_eval = std::chrono::steady_clock::now();
     const fgq::Accuracy acc = evaluate(exec, decoded, images, per_image);

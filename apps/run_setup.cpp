@@ -8,6 +8,7 @@
 
 #include "graph/error.h"
 #include "model_registry.h"
+#include "ops/cpu_features.h"
 #include "runtime/report.h"
 
 namespace fs = std::filesystem;
@@ -67,6 +68,16 @@ void add_quant_options(CLI::App& cli, QuantFlags& f) {
       ->check(CLI::PositiveNumber);
   cli.add_flag("--no-stats-correction", f.no_stats_correction,
                "skip the per-channel statistics correction");
+  cli.add_option("--fold-levels", f.q.fold_levels,
+                 "fold each ternary layer's group scales into this many int8 levels per output "
+                 "channel (0: exact float scales, simulation only)")
+      ->check(CLI::Range(0, 127));
+  cli.add_flag("--simulate", f.q.simulate,
+               "integer-exact simulation: the integer network with its convolutions on the FP32 "
+               "kernels (same numbers as the integer kernels, on independent code)");
+  cli.add_flag("--fake-quant", f.fake_quant,
+               "run the calibration graph (real-valued FakeQuant on FP32 kernels) instead of the "
+               "integer network");
 }
 
 void finish_quant_flags(QuantFlags& f) {
@@ -103,7 +114,8 @@ json quant_json(const QuantReport& r, const QuantFlags& f, int n_calib) {
   json layers = json::array();
   for (const auto& l : r.layers)
     layers.push_back({{"name", l.name}, {"kind", l.kind}, {"groups", l.groups},
-                      {"sparsity", l.sparsity}, {"rel_error", l.rel_error}});
+                      {"sparsity", l.sparsity}, {"rel_error", l.rel_error},
+                      {"zero_levels", l.zero_levels}, {"fold_rel_error", l.fold_rel_error}});
   return {{"method", "fgq"},
           {"group", f.q.group},
           {"act_bits", f.q.act_bits},
@@ -117,6 +129,9 @@ json quant_json(const QuantReport& r, const QuantFlags& f, int n_calib) {
           {"gptq_samples", f.q.gptq_samples},
           {"ternarize_first", f.q.ternarize_first},
           {"ternarize_last", f.q.ternarize_last},
+          {"fold_levels", f.q.fold_levels},
+          {"zero_levels", r.zero_levels},
+          {"nonzero_groups", r.nonzero_groups},
           {"calib_dir", f.calib_dir},
           {"calib_images", n_calib},
           {"weight_sparsity", r.weight_sparsity},
@@ -124,6 +139,35 @@ json quant_json(const QuantReport& r, const QuantFlags& f, int n_calib) {
           {"corrected_layers", r.corrected_layers},
           {"seconds", r.seconds},
           {"layers", std::move(layers)}};
+}
+
+json pipeline_json(const RunGraph& r, RunMode mode, bool quantized) {
+  if (!r.integer) return {{"pipeline", quantized ? "fake-quant" : "fp32"}};
+  const LoweringReport& l = r.lowering;
+  return {{"pipeline", run_mode_name(mode)},
+          {"isa", mode == RunMode::Simulate ? "fp32" : ops::isa_name(ops::active_isa())},
+          {"qconv", l.qconv},
+          {"qconv_ternary", l.qconv_ternary},
+          {"quantize", l.quantize},
+          {"dequantize", l.dequantize},
+          {"maxpool", l.maxpool},
+          {"global_avgpool", l.global_avgpool},
+          {"float_layers", l.float_layers}};
+}
+
+std::string pipeline_line(const RunGraph& r, RunMode mode, bool quantized) {
+  if (!r.integer) return quantized ? "fake-quant graph (FakeQuant on FP32 kernels)" : "FP32";
+  const LoweringReport& l = r.lowering;
+  std::string s = mode == RunMode::Simulate
+                      ? std::string("integer-exact simulation (convolutions on FP32 kernels)")
+                      : std::string("integer pipeline (") + ops::isa_name(ops::active_isa()) + ")";
+  if (l.qconv == 0 && l.quantize == 0) return s + ", loaded lowered";
+  s += ": " + std::to_string(l.qconv) + " QConv (" + std::to_string(l.qconv_ternary) +
+       " ternary), " + std::to_string(l.maxpool) + " MaxPool, " + std::to_string(l.global_avgpool) +
+       " QGlobalAveragePool, " + std::to_string(l.quantize) + " Quantize, " +
+       std::to_string(l.dequantize) + " Dequantize";
+  for (const std::string& f : l.float_layers) s += "; float: " + f;
+  return s;
 }
 
 json preprocess_json(const Preprocess& pre) {

@@ -13,6 +13,7 @@
 #include "runtime/dataset.h"
 #include "runtime/executor.h"
 #include "runtime/preprocess.h"
+#include "runtime/run_graph.h"
 
 namespace fgq::app {
 
@@ -31,7 +32,9 @@ struct QuantFlags {
   int calib_count = 200;
   QuantOptions q;
   bool no_stats_correction = false, no_gptq = false;
+  bool fake_quant = false;     // run the calibration graph itself (FakeQuant on FP32 kernels)
   bool enabled() const { return quant == "fgq"; }
+  RunMode mode() const { return fake_quant ? RunMode::FakeQuant : q.simulate ? RunMode::Simulate : RunMode::Integer; }
 };
 void add_quant_options(CLI::App& cli, QuantFlags& f);
 // Applies the --no-* flags and the default calibration folder; call after parsing.
@@ -44,6 +47,11 @@ std::string default_calib_dir();
 std::vector<float> load_calibration(const QuantFlags& f, const Preprocess& pre, int& n);
 
 nlohmann::json quant_json(const QuantReport& r, const QuantFlags& f, int n_calib);
+// How the network runs: "fp32", "simulated" or "integer" (with the kernels' instruction set and
+// what the lowering made of the graph).
+nlohmann::json pipeline_json(const RunGraph& r, RunMode mode, bool quantized);
+// One info line for stderr, e.g. "integer pipeline (avx512vnni): 53 QConv (52 ternary), ...".
+std::string pipeline_line(const RunGraph& r, RunMode mode, bool quantized);
 nlohmann::json preprocess_json(const Preprocess& pre);
 
 // Throws fgq::Error unless the network input is 3 x crop x crop and every label is a class.

@@ -29,6 +29,48 @@ Tensor Tensor::f32(Shape shape, std::vector<float> data) {
   return t;
 }
 
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::I64: return "i64";
+    case DType::U8: return "u8";
+    case DType::S8: return "s8";
+    case DType::I32: return "i32";
+    case DType::U4: return "u4";
+    case DType::T2: return "t2";
+  }
+  return "?";
+}
+
+std::optional<DType> dtype_from_name(const std::string& name) {
+  for (DType t : {DType::F32, DType::I64, DType::U8, DType::S8, DType::I32, DType::U4, DType::T2})
+    if (name == dtype_name(t)) return t;
+  return std::nullopt;
+}
+
+int64_t dtype_bytes(DType t, int64_t n) {
+  switch (t) {
+    case DType::F32: case DType::I32: return 4 * n;
+    case DType::I64: return 8 * n;
+    case DType::U8: case DType::S8: return n;
+    case DType::U4: return (n + 1) / 2;
+    case DType::T2: return (n + 3) / 4;
+  }
+  return n;
+}
+
+Tensor Tensor::bytes(DType dtype, Shape shape, std::vector<uint8_t> data) {
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.raw = std::move(data);
+  if (dtype == DType::F32 || dtype == DType::I64 ||
+      static_cast<int64_t>(t.raw.size()) != dtype_bytes(dtype, t.numel()))
+    fail("tensor", std::string(dtype_name(dtype)) + " tensor " + shape_str(t.shape) + " has " +
+                       std::to_string(t.raw.size()) + " bytes");
+  return t;
+}
+
 Tensor Tensor::i64(Shape shape, std::vector<int64_t> data) {
   Tensor t;
   t.dtype = DType::I64;
@@ -70,14 +112,21 @@ void Attrs::set_floats(const std::string& k, std::vector<float> v) {
 }
 
 int Graph::add_value(std::string name, Shape shape) {
-  values.push_back(Value{std::move(name), std::move(shape), std::nullopt});
+  values.push_back(Value{std::move(name), std::move(shape), nullptr});
   return static_cast<int>(values.size()) - 1;
 }
 
 int Graph::add_const(std::string name, Tensor t) {
-  Shape s = t.shape;
-  values.push_back(Value{std::move(name), std::move(s), std::move(t)});
+  values.push_back(Value{std::move(name), {}, nullptr});
+  set_const(static_cast<int>(values.size()) - 1, std::move(t));
   return static_cast<int>(values.size()) - 1;
+}
+
+void Graph::set_const(int v, Tensor t) {
+  Value& val = values.at(v);
+  val.shape = t.shape;
+  val.dtype = t.dtype;
+  val.constant = std::make_shared<const Tensor>(std::move(t));
 }
 
 int Graph::find_value(const std::string& name) const {

@@ -14,17 +14,31 @@ using Shape = std::vector<int64_t>;
 int64_t numel(const Shape& s);
 std::string shape_str(const Shape& s);
 
-enum class DType : uint8_t { F32, I64 };
+// Element types. Imported models hold F32 and I64 constants and F32 activations; the integer
+// pipeline adds u8/s8/i32 constants, T2 ternary codes (2 bits per weight, four per byte, first
+// element in the low bits: 0 -> 0, 1 -> +1, 2 -> -1, 3 is invalid) and U8/S8/U4 activations
+// (stored NHWC with padded channels, see ops/qtypes.h).
+enum class DType : uint8_t { F32, I64, U8, S8, I32, U4, T2 };
+const char* dtype_name(DType t);  // "f32", "i64", "u8", "s8", "i32", "u4", "t2"
+// Inverse of dtype_name; nullopt for other names.
+std::optional<DType> dtype_from_name(const std::string& name);
+// Bytes of a constant of n elements (T2: four per byte, rounded up).
+int64_t dtype_bytes(DType t, int64_t n);
 
-// A constant tensor (initializer). Only F32 and I64 constants occur in the models we import.
+// A constant tensor (initializer).
 struct Tensor {
   DType dtype = DType::F32;
   Shape shape;
-  std::vector<float> f;    // dtype == F32
-  std::vector<int64_t> i;  // dtype == I64
+  std::vector<float> f;       // dtype == F32
+  std::vector<int64_t> i;     // dtype == I64
+  std::vector<uint8_t> raw;   // U8, S8, I32 (little-endian), T2: dtype_bytes(dtype, numel) bytes
   int64_t numel() const { return fgq::numel(shape); }
+  const uint8_t* u8() const { return raw.data(); }
+  const int8_t* s8() const { return reinterpret_cast<const int8_t*>(raw.data()); }
   static Tensor f32(Shape shape, std::vector<float> data);
   static Tensor i64(Shape shape, std::vector<int64_t> data);
+  // Any dtype stored in `raw`; throws fgq::Error unless bytes.size() == dtype_bytes(numel).
+  static Tensor bytes(DType dtype, Shape shape, std::vector<uint8_t> bytes);
 };
 
 struct Attr {
@@ -60,8 +74,11 @@ class Attrs {
 struct Value {
   std::string name;
   Shape shape;                      // filled by shape inference; dim 0 of activations is the batch
-  std::optional<Tensor> constant;   // set for initializers and folded constants
-  bool is_const() const { return constant.has_value(); }
+  // Set for initializers and folded constants. Immutable and shared: copies of a graph (one per
+  // executor, per session) share the weights; a pass that changes a constant replaces it.
+  std::shared_ptr<const Tensor> constant;
+  DType dtype = DType::F32;         // of an activation, filled by shape inference
+  bool is_const() const { return constant != nullptr; }
 };
 
 struct Node {
@@ -82,6 +99,7 @@ struct Graph {
 
   int add_value(std::string name, Shape shape = {});
   int add_const(std::string name, Tensor t);
+  void set_const(int v, Tensor t);                  // (re)places value v's constant
   int find_value(const std::string& name) const;  // -1 if absent
   const Tensor& const_of(int v) const;             // throws if not constant
   // Nodes that read value v.

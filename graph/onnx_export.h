@@ -9,8 +9,10 @@
 
 namespace fgq {
 
-// ONNX domain of the ops fgq adds (FakeQuant).
+// ONNX domain of the ops fgq adds: FakeQuant (simulated quantization) and the integer
+// pipeline's Quantize, Dequantize, QConv, QGlobalAveragePool (graph/pass_lower_integer.h).
 inline constexpr const char* kFgqDomain = "fgq";
+bool is_fgq_op(const std::string& op_type);
 
 std::string export_onnx_bytes(const Graph& g);
 // Writes atomically (temporary file, then rename); throws fgq::Error naming `path`.

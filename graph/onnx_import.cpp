@@ -40,7 +40,7 @@ class Importer {
     std::vector<const onnx::NodeProto*> protos;
     for (const auto& np : gp.node()) {
       // fgq's own ops live in their own domain (graph/onnx_export.h), and only there.
-      const bool own_op = np.op_type() == "FakeQuant";
+      const bool own_op = is_fgq_op(np.op_type());
       if (own_op ? np.domain() != kFgqDomain : !is_default_domain(np.domain()))
         fail(where_, "unsupported op '" + (np.domain().empty() ? "" : np.domain() + "::") +
                          np.op_type() + "' (node '" + node_name(np) + "')");
@@ -96,8 +96,7 @@ class Importer {
   void add_initializer(const onnx::TensorProto& t) {
     Tensor c = tensor_from_onnx(t, where_, "initializer '" + t.name() + "'");
     const int id = define(t.name(), "an initializer");
-    g_.values[id].shape = c.shape;
-    g_.values[id].constant = std::move(c);
+    g_.set_const(id, std::move(c));
   }
 
   void add_graph_input(const onnx::ValueInfoProto& vi) {
@@ -154,8 +153,7 @@ class Importer {
       fail(where_, desc + ": unsupported value attribute '" + a.name() + "'");
     }
     const int id = define(np.output(0), desc + " output");
-    g_.values[id].shape = t.shape;
-    g_.values[id].constant = std::move(t);
+    g_.set_const(id, std::move(t));
   }
 
   void declare_node(const onnx::NodeProto& np) {

@@ -67,9 +67,43 @@ Tensor tensor_from_onnx(const onnx::TensorProto& t, const std::string& where,
       out.dtype = DType::I64;
       read_payload(t, t.int64_data(), *n, where, what, out.i);
       break;
+    case onnx::TensorProto::UINT8:
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::INT32: {
+      const bool t2 = t.doc_string() == kTernaryCodesDoc;
+      if (t2 && t.data_type() != onnx::TensorProto::UINT8)
+        fail(where, what + ": ternary codes must be stored as UINT8");
+      out.dtype = t2 ? DType::T2
+                : t.data_type() == onnx::TensorProto::UINT8 ? DType::U8
+                : t.data_type() == onnx::TensorProto::INT8  ? DType::S8
+                                                            : DType::I32;
+      const int64_t bytes = dtype_bytes(out.dtype, *n);
+      if (t.has_raw_data()) {
+        if (t.raw_data().size() != static_cast<size_t>(bytes))
+          fail(where, what + ": raw_data has " + std::to_string(t.raw_data().size()) +
+                          " bytes, dims need " + std::to_string(bytes));
+        out.raw.assign(t.raw_data().begin(), t.raw_data().end());
+      } else {
+        // ONNX stores 8-bit and 32-bit integers in int32_data, one element per entry.
+        if (t2) fail(where, what + ": ternary codes need raw_data");
+        if (t.int32_data_size() != *n)
+          fail(where, what + ": has " + std::to_string(t.int32_data_size()) +
+                          " values, dims need " + std::to_string(*n));
+        const int esize = out.dtype == DType::I32 ? 4 : 1;
+        out.raw.resize(static_cast<size_t>(bytes));
+        for (int64_t k = 0; k < *n; ++k) {
+          const int32_t v = t.int32_data(static_cast<int>(k));
+          if (esize == 1 && (out.dtype == DType::U8 ? (v < 0 || v > 255) : (v < -128 || v > 127)))
+            fail(where, what + ": value " + std::to_string(v) + " is out of range for " +
+                            dtype_name(t.data_type()));
+          std::memcpy(out.raw.data() + k * esize, &v, esize);  // little-endian
+        }
+      }
+      break;
+    }
     default:
       fail(where, what + " has data type " + dtype_name(t.data_type()) +
-                      "; only FLOAT and INT64 are supported");
+                      "; only FLOAT, INT64, UINT8, INT8 and INT32 are supported");
   }
   return out;
 }

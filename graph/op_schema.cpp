@@ -1,5 +1,6 @@
 #include "graph/op_schema.h"
 
+#include <cmath>
 #include <limits>
 #include <map>
 
@@ -30,6 +31,10 @@ const std::map<std::string, OpSpec>& op_table() {
       {"Identity",           {1, 1, false}},
       {"Dropout",            {1, 3, false}},
       {"FakeQuant",          {1, 1, false}},  // domain "fgq": quantized models fgq wrote
+      {"Quantize",           {1, 1, false}},  // domain "fgq": the integer pipeline
+      {"Dequantize",         {1, 1, false}},
+      {"QConv",              {2, 6, false}},  // x, w, [levels], mult, bias, [residual]
+      {"QGlobalAveragePool", {1, 1, false}},
       {"Constant",           {0, 0, true}},
       {"Shape",              {1, 1, true}},
       {"Gather",             {2, 2, true}},
@@ -62,6 +67,91 @@ void check_ints(const Node& n, const std::string& where, const char* name, size_
     if (x < lo || x > kMaxWindowParam)
       bad(n, where, std::string("attribute '") + name + "' value " + std::to_string(x) +
                         " is out of range");
+}
+
+void check_window(const Node& n, const std::string& where, bool kernel_required);
+
+bool finite(float v) { return std::isfinite(v); }
+
+// The integer range of an integer-pipeline type name ("u8", "s8", "u4").
+bool int_range(const std::string& type, int64_t& lo, int64_t& hi) {
+  if (type == "u8") lo = 0, hi = 255;
+  else if (type == "s8") lo = -128, hi = 127;
+  else if (type == "u4") lo = 0, hi = 15;
+  else return false;
+  return true;
+}
+
+// Attributes of the integer ops (graph/pass_lower_integer.h). Constants are checked where the
+// kernels are built; here everything a hostile file could put in attributes.
+void check_integer_op(const Node& n, const std::string& where) {
+  const Attrs& a = n.attrs;
+  auto need_f = [&](const char* k, bool positive) {
+    if (!a.has(k)) bad(n, where, std::string("missing attribute '") + k + "'");
+    const float v = a.f(k, 0);
+    if (!finite(v) || (positive && !(v > 0)))
+      bad(n, where, std::string("attribute '") + k + "' must be finite" + (positive ? " and > 0" : ""));
+  };
+  auto type_attr = [&](const char* k, bool allow_f32) {
+    const std::string t = a.s(k, "");
+    int64_t lo, hi;
+    if (!int_range(t, lo, hi) && !(allow_f32 && t == "f32"))
+      bad(n, where, std::string("attribute '") + k + "' must be u8, s8, u4" + (allow_f32 ? " or f32" : "") +
+                        ", got '" + t + "'");
+    return t;
+  };
+  auto range_attrs = [&](const std::string& type, const char* kmin, const char* kmax) {
+    int64_t lo, hi;
+    int_range(type, lo, hi);
+    const int64_t qmin = a.i(kmin, lo), qmax = a.i(kmax, hi);
+    if (qmin < lo || qmax > hi || qmin > qmax)
+      bad(n, where, std::string("'") + kmin + "'/'" + kmax + "' must satisfy " + std::to_string(lo) +
+                        " <= min <= max <= " + std::to_string(hi) + " for " + type);
+  };
+  auto zero_attr = [&](const char* k, const std::string& type) {
+    int64_t lo, hi;
+    if (!int_range(type, lo, hi)) return;
+    const int64_t z = a.i(k, 0);
+    if (z < lo || z > hi) bad(n, where, std::string("attribute '") + k + "' is out of range for " + type);
+  };
+  const std::string& op = n.op;
+  if (op == "Quantize") {
+    need_f("scale", true);
+    const std::string t = type_attr("to", false);
+    range_attrs(t, "qmin", "qmax");
+    zero_attr("zero_point", t);
+  } else if (op == "Dequantize") {
+    need_f("scale", true);
+    if (a.i("zero_point", 0) < -128 || a.i("zero_point", 0) > 255)
+      bad(n, where, "attribute 'zero_point' is out of range");
+  } else if (op == "QGlobalAveragePool") {
+    need_f("mult", true);
+    const std::string t = type_attr("out_type", false);
+    if (t == "s8") bad(n, where, "a signed output is not supported");
+    range_attrs(t, "qmin", "qmax");
+    if (a.has("y_scale")) need_f("y_scale", true);
+  } else if (op == "QConv") {
+    check_window(n, where, false);
+    const std::string t = type_attr("out_type", true);
+    need_f("clamp_lo", false);
+    need_f("clamp_hi", false);
+    if (a.f("clamp_lo", 0) > a.f("clamp_hi", 0)) bad(n, where, "clamp_lo > clamp_hi");
+    if (t != "f32") {
+      int64_t lo, hi;
+      int_range(t, lo, hi);
+      if (a.f("clamp_lo", 0) < lo || a.f("clamp_hi", 0) > hi)
+        bad(n, where, "clamp range exceeds the " + t + " output range");
+    }
+    for (size_t k : {size_t(3), size_t(4)})
+      if (n.inputs.size() <= k || n.inputs[k] < 0)
+        bad(n, where, "required input " + std::to_string(k) + " (" + (k == 3 ? "mult" : "bias") + ") is missing");
+    const int64_t z = a.i("in_zero_point", 0);
+    if (z < 0 || z > 255) bad(n, where, "attribute 'in_zero_point' must be in 0..255");
+    if (n.inputs.size() > 5 && n.inputs[5] >= 0) need_f("res_scale", true);
+    if (a.has("y_scale")) need_f("y_scale", true);
+    const int64_t group = a.i("ternary_group", 0);
+    if (group < 0 || group > kMaxWindowParam) bad(n, where, "attribute 'ternary_group' is out of range");
+  }
 }
 
 void check_window(const Node& n, const std::string& where, bool kernel_required) {
@@ -118,6 +208,8 @@ void validate_node(const Node& n, const std::string& where) {
     if (n.attrs.i("qmin", 0) >= n.attrs.i("qmax", 0) || n.attrs.i("qmin", 0) < -128 ||
         n.attrs.i("qmax", 0) > 255)
       bad(n, where, "needs 'qmin' < 'qmax' within -128..255");
+  } else if (op == "Quantize" || op == "Dequantize" || op == "QConv" || op == "QGlobalAveragePool") {
+    check_integer_op(n, where);
   } else if (op == "Pad") {
     const std::string mode = n.attrs.s("mode", "constant");
     if (mode != "constant") bad(n, where, "only constant padding is supported, not '" + mode + "'");

@@ -76,10 +76,12 @@ void fold_into_conv(Graph& g, int conv, const Node& bn, const BnParams& p) {
   const size_t K = s.size();
   Node& c = g.nodes[conv];
   const int wv = private_const(g, conv, 1, "_bn_folded");
-  std::vector<float>& w = g.values[wv].constant->f;
+  Tensor wt = *g.values[wv].constant;
+  std::vector<float>& w = wt.f;
   const size_t per_k = w.size() / K;
   for (size_t k = 0; k < K; ++k)
     for (size_t j = 0; j < per_k; ++j) w[k * per_k + j] *= s[k];
+  g.set_const(wv, std::move(wt));
 
   std::vector<float> bias(K, 0.f);
   if (c.inputs.size() > 2 && c.inputs[2] >= 0) bias = g.values[c.inputs[2]].constant->f;

@@ -39,9 +39,7 @@ void fold_constants(Graph& g) {
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     Node& n = g.nodes[k];
     if (auto t = evaluate_constant(g, n)) {
-      Value& out = g.values[n.outputs[0]];
-      out.shape = t->shape;
-      out.constant = std::move(*t);
+      g.set_const(n.outputs[0], std::move(*t));
       dead[k] = true;
       continue;
     }

@@ -38,17 +38,9 @@ bool absorb_relu(Graph& g, int c, std::vector<bool>& dead) {
 // Add(a, b) where one operand is a plain conv output read only by the Add and the other an
 // activation of the same shape. Prefers the conv computed last, so the residual is ready.
 void fuse_add(Graph& g, int add, std::vector<bool>& dead) {
-  const Node& a = g.nodes[add];
-  if (a.inputs.size() != 2 || a.outputs.size() != 1 || a.inputs[0] == a.inputs[1]) return;
-  int best = -1, best_side = -1;
-  for (int side = 0; side < 2; ++side) {
-    const int v = a.inputs[side], other = a.inputs[1 - side];
-    if (g.values[other].is_const() || g.values[v].shape != g.values[other].shape) continue;
-    const int p = producer_of(g, v);
-    if (p < 0 || !plain_conv(g.nodes[p]) || !single_use(g, v, add)) continue;
-    if (p > best) best = p, best_side = side;
-  }
-  if (best < 0) return;
+  const int best_side = fused_add_operand(g, add);
+  if (best_side < 0) return;
+  const int best = producer_of(g, g.nodes[add].inputs[best_side]);
   Node& conv = g.nodes[best];
   conv.inputs.resize(4, -1);
   conv.inputs[3] = g.nodes[add].inputs[1 - best_side];
@@ -60,6 +52,20 @@ void fuse_add(Graph& g, int add, std::vector<bool>& dead) {
 }
 
 }  // namespace
+
+int fused_add_operand(const Graph& g, int add) {
+  const Node& a = g.nodes[add];
+  if (a.op != "Add" || a.inputs.size() != 2 || a.outputs.size() != 1 || a.inputs[0] == a.inputs[1]) return -1;
+  int best = -1, best_side = -1;
+  for (int side = 0; side < 2; ++side) {
+    const int v = a.inputs[side], other = a.inputs[1 - side];
+    if (v < 0 || other < 0 || g.values[other].is_const() || g.values[v].shape != g.values[other].shape) continue;
+    const int p = producer_of(g, v);
+    if (p < 0 || !plain_conv(g.nodes[p]) || !single_use(g, v, add)) continue;
+    if (p > best) best = p, best_side = side;
+  }
+  return best_side;
+}
 
 void fuse_conv_activation(Graph& g) {
   infer_shapes(g, 1);  // the residual must match the conv output exactly

@@ -24,6 +24,11 @@ void fold_batchnorm(Graph& g);
 // has a single consumer and is not a graph output.
 void fuse_conv_activation(Graph& g);
 
+// For an Add that fuse_conv_activation folds into a Conv: the index (0 or 1) of the operand
+// whose producing Conv absorbs it (the other one becomes the conv's residual input); else -1.
+// Quantization uses it to know which operand the integer pipeline stores as a residual.
+int fused_add_operand(const Graph& g, int add_node);
+
 // Replaces auto_pad (SAME_UPPER/SAME_LOWER/VALID) on Conv and pools by explicit "pads".
 // Needs inferred shapes (the padding depends on the input size).
 void make_pads_explicit(Graph& g);

@@ -105,6 +105,36 @@ Shape pool_shape(const Ctx& c) {
   return {x[0], x[1], oh, ow};
 }
 
+// Integer convolution (graph/pass_lower_integer.h): Conv's geometry with inputs
+// (x, w, levels, mult, bias, residual); a [N, C] input is a 1x1 image (fully connected layer).
+Shape qconv_shape(const Ctx& c) {
+  const Shape& x = c.in(0);
+  const Shape& w = c.in(1);
+  if (x.size() != 2 && x.size() != 4) c.error("input must be [N,C,H,W] or [N,C], got " + shape_str(x));
+  if (w.size() != 4) c.error("weight must be [K,C,KH,KW], got " + shape_str(w));
+  if (c.attrs().i("group", 1) != 1) c.error("grouped integer convolution is not supported");
+  if (x[1] != w[1])
+    c.error("input has " + std::to_string(x[1]) + " channels, weight expects " + std::to_string(w[1]));
+  for (size_t k : {size_t(3), size_t(4)})
+    if (c.in(k) != Shape{w[0]})
+      c.error("input " + std::to_string(k) + " has shape " + shape_str(c.in(k)) + ", expected [" +
+              std::to_string(w[0]) + "]");
+  Shape y;
+  if (x.size() == 2) {
+    if (w[2] != 1 || w[3] != 1) c.error("a [N,C] input needs a 1x1 kernel, weight is " + shape_str(w));
+    y = {x[0], w[0]};
+  } else {
+    const Window2d win = window_of(c.node(), w[2], w[3], x[2], x[3], c.graph().source);
+    const int64_t oh = conv_out_size(x[2], win.kh, win.sh, win.dh, win.pt, win.pb);
+    const int64_t ow = conv_out_size(x[3], win.kw, win.sw, win.dw, win.pl, win.pr);
+    if (oh <= 0 || ow <= 0) c.error("kernel " + shape_str({w[2], w[3]}) + " does not fit input " + shape_str(x));
+    y = {x[0], w[0], oh, ow};
+  }
+  if (c.has(5) && c.in(5) != y)
+    c.error("residual has shape " + shape_str(c.in(5)) + ", output is " + shape_str(y));
+  return y;
+}
+
 Shape global_pool_shape(const Ctx& c) {
   Shape x = c.in(0);
   if (x.size() < 3) c.error("input must be N,C,spatial..., got " + shape_str(x));
@@ -320,6 +350,10 @@ const std::map<std::string, Rule>& rules() {
       {"Identity", same_as_input},
       {"Dropout", same_as_input},
       {"FakeQuant", same_as_input},
+      {"Quantize", same_as_input},
+      {"Dequantize", same_as_input},
+      {"QConv", qconv_shape},
+      {"QGlobalAveragePool", global_pool_shape},
       {"Cast", same_as_input},
       {"Add", broadcast_rule},
       {"Sub", broadcast_rule},
@@ -339,6 +373,24 @@ const std::map<std::string, Rule>& rules() {
       {"Transpose", transpose_shape},
   };
   return r;
+}
+
+// Element type of n's outputs. Integer values are made by the integer ops (their attribute
+// "to" / "out_type") and kept by the ops that only move or select values.
+DType output_dtype(const Ctx& c) {
+  const std::string& op = c.node().op;
+  std::string name;
+  if (op == "Quantize") name = c.attrs().s("to", "");
+  else if (op == "QConv" || op == "QGlobalAveragePool") name = c.attrs().s("out_type", "");
+  else if (op == "MaxPool" || op == "Flatten" || op == "Reshape" || op == "Identity" || op == "Dropout")
+    return c.graph().values[c.node().inputs.at(0)].dtype;
+  else
+    return DType::F32;
+  const std::optional<DType> t = dtype_from_name(name);
+  const bool ok = t && (*t == DType::U8 || *t == DType::S8 || *t == DType::U4 ||
+                        (*t == DType::F32 && op == "QConv"));
+  if (!ok) c.error("unsupported output type '" + name + "'");
+  return *t;
 }
 
 }  // namespace
@@ -364,9 +416,10 @@ void infer_node_shapes(Graph& g, const Node& n) {
     if (n.inputs[k] < -1 || n.inputs[k] >= static_cast<int>(g.values.size())) c.error("has an invalid input");
   Shape y = it->second(c);
   if (!capped_numel(y)) c.error("output shape " + shape_str(y) + " is too large");
+  const DType t = output_dtype(c);
   for (int o : n.outputs) {
     if (o < 0 || o >= static_cast<int>(g.values.size())) c.error("has an invalid output");
-    if (!g.values[o].is_const()) g.values[o].shape = y;  // Dropout's mask has x's shape too
+    if (!g.values[o].is_const()) g.values[o].shape = y, g.values[o].dtype = t;  // Dropout's mask too
   }
 }
 

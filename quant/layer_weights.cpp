@@ -26,7 +26,7 @@ void set_node_const(Graph& g, int ni, size_t slot, Tensor t, const std::string& 
   if (n.inputs.size() <= slot) n.inputs.resize(slot + 1, -1);
   const int v = n.inputs[slot];
   if (v >= 0 && g.values[v].is_const() && g.consumers(v).size() == 1) {
-    g.values[v].constant = std::move(t);
+    g.set_const(v, std::move(t));
     return;
   }
   const std::string base = n.name.empty() ? g.values[n.outputs[0]].name : n.name;
@@ -43,8 +43,12 @@ bool is_weighted_layer(const Graph& g, const Node& n) {
 
 int64_t LayerWeights::out_channels() const { return ternary ? tern.K() : int8.shape[0]; }
 
+std::vector<float> LayerWeights::dequantize() const {
+  return runs_int8() ? int8.dequantize() : tern.dequantize();
+}
+
 LayerWeights quantize_layer_weights(const Graph& g, int ni, bool ternary, int group,
-                                    Threshold method) {
+                                    Threshold method, int fold_levels) {
   const Node& n = g.nodes[ni];
   if (!is_weighted_layer(g, n)) fail(where(g, n), "not a Conv, Gemm or MatMul with constant weights");
   if (n.inputs.size() < 2 || n.inputs[1] < 0 || !g.values[n.inputs[1]].is_const())
@@ -81,7 +85,7 @@ LayerWeights quantize_layer_weights(const Graph& g, int ni, bool ternary, int gr
   if (ternary) {
     lw.fp32 = std::move(w);
     lw.fp32_shape = shape;
-    set_ternary(lw, ternarize(lw.fp32.data(), shape, group, method));
+    set_ternary(lw, ternarize(lw.fp32.data(), shape, group, method), fold_levels);
   } else {
     lw.int8 = quantize_int8_per_channel(w.data(), shape);
     const std::vector<float> w_hat = lw.int8.dequantize();
@@ -102,25 +106,31 @@ LayerWeights quantize_layer_weights(const Graph& g, int ni, bool ternary, int gr
 
 void fold_output_affine(LayerWeights& lw, const ChannelAffine& corr) {
   if (!lw.conv) fail(lw.stats.name, "output correction is only folded into Conv layers");
-  if (lw.ternary) lw.tern.scale_output_channels(corr.a);
-  else lw.int8.scale_output_channels(corr.a);
+  if (lw.runs_int8()) lw.int8.scale_output_channels(corr.a);
+  else lw.tern.scale_output_channels(corr.a);
   for (size_t k = 0; k < lw.bias.size(); ++k) lw.bias[k] = corr.a[k] * lw.bias[k] + corr.b[k];
 }
 
-void set_ternary(LayerWeights& lw, TernaryWeights tw) {
+void set_ternary(LayerWeights& lw, TernaryWeights tw, int fold_levels) {
   lw.tern = std::move(tw);
   lw.stats.kind = "ternary";
   const TernaryStats s = ternary_stats(lw.fp32.data(), lw.tern);
   lw.stats.groups = s.groups;
   lw.stats.sparsity = s.sparsity;
   lw.stats.rel_error = s.rel_error;
+  lw.folded = fold_levels > 0;
+  if (lw.folded) {
+    lw.int8 = fold_group_scales(lw.tern, fold_levels, &lw.fold);
+    lw.stats.zero_levels = lw.fold.zero_levels;
+    lw.stats.fold_rel_error = lw.fold.rel_error;
+  }
 }
 
 namespace {
 
 // The dequantized weights in the node's own layout.
 std::vector<float> graph_layout_weights(const LayerWeights& lw) {
-  std::vector<float> w_hat = lw.ternary ? lw.tern.dequantize() : lw.int8.dequantize();
+  std::vector<float> w_hat = lw.dequantize();
   if (lw.transposed) {
     const int64_t out = lw.out_channels(), in = int64_t(w_hat.size()) / std::max<int64_t>(1, out);
     w_hat = transpose2d(w_hat, out, in);
@@ -139,14 +149,10 @@ void write_layer_weights(Graph& g, const LayerWeights& lw) {
     set_node_const(g, lw.node, 2, Tensor::f32({lw.out_channels()}, lw.bias), "_fgq_b");
 
   Attrs& a = g.nodes[lw.node].attrs;
-  if (lw.ternary) {
-    a.set_s("fgq_weight", "ternary");
-    a.set_i("fgq_group", lw.tern.group);
-    a.set_floats("fgq_alpha", lw.tern.alpha);
-  } else {
-    a.set_s("fgq_weight", "int8");
-    a.set_floats("fgq_wscale", lw.int8.scale);
-  }
+  a.set_s("fgq_weight", lw.ternary ? "ternary" : "int8");
+  if (lw.ternary) a.set_i("fgq_group", lw.tern.group);
+  if (lw.runs_int8()) a.set_floats("fgq_wscale", lw.int8.scale);
+  else a.erase("fgq_wscale");
 }
 
 }  // namespace fgq

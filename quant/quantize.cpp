@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 
 #include <tbb/parallel_for.h>
 
 #include "graph/error.h"
+#include "graph/passes.h"
 #include "graph/window.h"
 #include "ops/elementwise.h"
 #include "quant/gptq.h"
@@ -21,6 +23,8 @@ const char* const kWhere = "quantize";
 
 void validate(const Graph& g, const QuantOptions& opt, int n_calib, const float* calib) {
   if (opt.group < 1) fail(kWhere, "group size must be >= 1, got " + std::to_string(opt.group));
+  if (opt.fold_levels < 0 || opt.fold_levels > 127)
+    fail(kWhere, "fold_levels must be in 0..127, got " + std::to_string(opt.fold_levels));
   if (opt.gptq && opt.gptq_samples < 1)
     fail(kWhere, "gptq_samples must be >= 1, got " + std::to_string(opt.gptq_samples));
   if (opt.act_bits != 0 && opt.act_bits != 4 && opt.act_bits != 8)
@@ -98,7 +102,7 @@ GptqFactor layer_factor(const Graph& g, const Node& n, const float* x, const Sha
   return gptq_factor(h, win.C, win.KH * win.KW);
 }
 
-// One FakeQuant in front of quantized layers' data input.
+// One FakeQuant behind each value the integer pipeline stores as integers.
 struct ActSite {
   int in_value = -1;
   int bits = 8;
@@ -107,54 +111,101 @@ struct ActSite {
   std::optional<ActQuantParams> params;
 };
 
-// Inserts an uncalibrated FakeQuant (no attributes: the executor passes the input through) in
-// front of input 0 of every layer; one per distinct input value. Returns the sites and updates
-// the layers' node indices.
+// Ops that keep the stored integers of their input (same scale): the integer pipeline runs them
+// on integers, so their output needs no FakeQuant of its own.
+bool keeps_integers(const std::string& op) {
+  return op == "MaxPool" || op == "Flatten" || op == "Reshape" || op == "Identity";
+}
+
+// The simulation must quantize exactly the tensors the integer pipeline stores as integers, so
+// that both compute the same thing (graph/pass_lower_integer.h): the data input of every
+// quantized layer, the residual operand of every Add that fuses into a conv, and the input of
+// every MaxPool and GlobalAveragePool; a value that MaxPool / Flatten / Reshape / Identity make
+// from such a value is the same integers and shares its FakeQuant. One FakeQuant (uncalibrated:
+// the executor passes its input through) goes right behind each stored value, and every reader
+// reads it. Bits: act_bits where a ternary layer reads the value (also through those ops), 8
+// otherwise. Returns the sites and updates the layers' node indices.
 std::vector<ActSite> insert_fake_quants(Graph& g, std::vector<LayerWeights>& layers, int act_bits) {
   const std::vector<int> prod = producers(g);
-  std::map<int, size_t> site_of_value;
-  std::map<int, size_t> layer_at;  // node index -> layer
-  std::vector<ActSite> sites;
-  for (size_t l = 0; l < layers.size(); ++l) {
-    layer_at[layers[l].node] = l;
-    const int v = g.nodes[layers[l].node].inputs[0];
-    // Layers kept at 8-bit weights also keep 8-bit inputs; a shared input takes the lower width.
-    const int bits = layers[l].ternary ? act_bits : std::max(act_bits, 8);
-    auto [it, fresh] = site_of_value.emplace(v, sites.size());
-    if (fresh) {
-      sites.emplace_back();
-      sites.back().in_value = v;
-      sites.back().bits = bits;
-      sites.back().nonneg = structurally_nonnegative(g, prod, v);
-    } else {
-      sites[it->second].bits = std::min(sites[it->second].bits, bits);
+  std::map<int, int> need;  // value -> bits its readers need (9: no requirement)
+  auto require = [&](int v, int bits) {
+    auto [it, fresh] = need.emplace(v, bits);
+    if (!fresh) it->second = std::min(it->second, bits);
+  };
+  for (const LayerWeights& lw : layers)
+    require(g.nodes[lw.node].inputs[0], lw.ternary ? act_bits : std::max(act_bits, 8));
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (n.op == "Add") {
+      const int fused = fused_add_operand(g, static_cast<int>(i));
+      if (fused >= 0) require(n.inputs[1 - fused], 9);
+    } else if (n.op == "MaxPool" || n.op == "GlobalAveragePool") {
+      require(n.inputs[0], 9);
     }
+  }
+  // A value is integer when it is stored, or made by an op that keeps the integers of an integer
+  // value; a requirement lands on the stored value it comes from.
+  auto kept_from = [&](int v) {  // the input whose integers v keeps, else -1
+    const int p = prod[v];
+    return p >= 0 && keeps_integers(g.nodes[p].op) && !g.nodes[p].inputs.empty() ? g.nodes[p].inputs[0] : -1;
+  };
+  std::function<bool(int)> is_int = [&](int v) {
+    if (need.count(v)) return true;
+    const int in = kept_from(v);
+    return in >= 0 && is_int(in);
+  };
+  std::function<int(int)> root = [&](int v) {
+    const int in = kept_from(v);
+    return in >= 0 && is_int(in) ? root(in) : v;
+  };
+  std::map<int, int> root_bits;
+  for (const auto& [v, bits] : need) {
+    if (g.values[v].is_const()) continue;
+    auto [it, fresh] = root_bits.emplace(root(v), bits);
+    if (!fresh) it->second = std::min(it->second, bits);
   }
 
-  std::vector<Node> nodes;
-  std::map<int, int> fq_output;  // input value -> FakeQuant output value
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    auto l = layer_at.find(static_cast<int>(i));
-    if (l != layer_at.end()) {
-      const int v = g.nodes[i].inputs[0];
-      if (!fq_output.count(v)) {
-        const std::string name = g.values[v].name;
-        const Shape shape = g.values[v].shape;
-        const int vq = g.add_value(name + "_fq", shape);
-        Node fq;
-        fq.op = "FakeQuant";
-        fq.name = "fq/" + name;
-        fq.inputs = {v};
-        fq.outputs = {vq};
-        nodes.push_back(std::move(fq));
-        fq_output[v] = vq;
-      }
-      g.nodes[i].inputs[0] = fq_output[v];
-      layers[l->second].node = static_cast<int>(nodes.size());
-    }
-    nodes.push_back(std::move(g.nodes[i]));
+  std::vector<ActSite> sites;
+  std::map<int, int> fq_of;  // stored value -> its FakeQuant output
+  std::vector<Node> fqs;
+  for (const auto& [v, bits] : root_bits) {
+    sites.emplace_back();
+    ActSite& s = sites.back();
+    s.in_value = v;
+    s.bits = bits > 8 ? 8 : bits;
+    s.nonneg = structurally_nonnegative(g, prod, v);
+    const int vq = g.add_value(g.values[v].name + "_fq", g.values[v].shape);
+    Node fq;
+    fq.op = "FakeQuant";
+    fq.name = "fq/" + g.values[v].name;
+    fq.inputs = {v};
+    fq.outputs = {vq};
+    fqs.push_back(std::move(fq));
+    fq_of[v] = vq;
   }
+  // Every reader of a stored value reads its FakeQuant.
+  for (Node& n : g.nodes)
+    for (int& in : n.inputs)
+      if (auto it = fq_of.find(in); in >= 0 && it != fq_of.end()) in = it->second;
+
+  // Each FakeQuant right behind its value's producer (graph inputs: first).
+  std::vector<int> new_index(g.nodes.size());
+  std::vector<Node> nodes;
+  auto emit_fqs_of = [&](int v) {
+    for (Node& fq : fqs)
+      if (!fq.inputs.empty() && fq.inputs[0] == v) nodes.push_back(std::move(fq)), fq.inputs.clear();
+  };
+  for (int v : g.inputs) emit_fqs_of(v);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    new_index[i] = static_cast<int>(nodes.size());
+    const std::vector<int> outs = g.nodes[i].outputs;
+    nodes.push_back(std::move(g.nodes[i]));
+    for (int o : outs) emit_fqs_of(o);
+  }
+  for (const Node& fq : fqs)
+    if (!fq.inputs.empty()) fail(kWhere, "value '" + g.values[fq.inputs[0]].name + "' has no producer");
   g.nodes = std::move(nodes);
+  for (LayerWeights& lw : layers) lw.node = new_index[lw.node];
   return sites;
 }
 
@@ -225,11 +276,11 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
   for (size_t l = 0; l < layer_nodes.size(); ++l) {
     const bool first = l == 0, last = l + 1 == layer_nodes.size();
     const bool ternary = !(first && !opt.ternarize_first) && !(last && !opt.ternarize_last);
-    LayerWeights lw = quantize_layer_weights(g, layer_nodes[l], ternary, opt.group, method);
+    LayerWeights lw = quantize_layer_weights(g, layer_nodes[l], ternary, opt.group, method, opt.fold_levels);
     // GPTQ: against the FP32 network's inputs to the layer (so that one factor per layer serves
     // every configuration).
     if (auto f = ref.factors.find(g.nodes[lw.node].name); opt.gptq && ternary && f != ref.factors.end())
-      set_ternary(lw, gptq_ternarize(lw.fp32.data(), lw.fp32_shape, opt.group, method, f->second));
+      set_ternary(lw, gptq_ternarize(lw.fp32.data(), lw.fp32_shape, opt.group, method, f->second), opt.fold_levels);
     write_layer_weights(g, lw);
     layers.push_back(std::move(lw));
   }
@@ -309,6 +360,8 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
   for (const LayerWeights& lw : layers) {
     report.layers.push_back(lw.stats);
     if (!lw.ternary) continue;
+    report.zero_levels += lw.fold.zero_levels;
+    report.nonzero_groups += lw.fold.groups;
     const double count = static_cast<double>(lw.tern.t.size());
     ternary_weights += count;
     ternary_zeros += lw.stats.sparsity * count;

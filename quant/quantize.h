@@ -20,13 +20,17 @@ struct LayerQuantStats {
   std::string kind;                  // ternary | int8 | fp32
   int64_t groups = 0;
   double sparsity = 0;               // fraction of zero weights
-  double rel_error = 0;              // ||W - W_hat|| / ||W||
+  double rel_error = 0;              // ||W - W_hat|| / ||W|| (ternary: before folding)
+  int64_t zero_levels = 0;           // folded ternary: groups whose scale rounded to level 0
+  double fold_rel_error = 0;         // folded ternary: ||alpha t - s_o q|| / ||alpha t||
 };
 
 struct QuantReport {
   std::vector<LayerQuantStats> layers;
   double weight_sparsity = 0;        // over all ternarized weights
   double mults_removed = 0;          // 1 - groups/weights over ternarized weights (1 - 1/N when N | C)
+  int64_t zero_levels = 0;           // over all folded ternary layers (see LayerQuantStats)
+  int64_t nonzero_groups = 0;        // ternary groups with a non-zero weight, the base of that
   // Added by quant/: what an integer pipeline (and a later run) needs, and what the run cost.
   ActCalibTable act_params;          // per FakeQuant, keyed by the name of the value it reads
   int corrected_layers = 0;          // convs whose per-channel statistics were corrected

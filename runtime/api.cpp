@@ -4,12 +4,14 @@
 #include <numeric>
 
 #include "fgq/fgq.h"
+#include "graph/onnx_export.h"
 #include "graph/onnx_import.h"
-#include "graph/passes.h"
 #include "graph/prepare.h"
-#include "runtime/quantize_runner.h"
 #include "runtime/executor.h"
+#include "runtime/op_registry.h"
 #include "runtime/preprocess.h"
+#include "runtime/quantize_runner.h"
+#include "runtime/run_graph.h"
 
 namespace fgq {
 
@@ -17,6 +19,15 @@ struct Model::Impl {
   Graph graph;  // BN-folded, not activation-fused: quantization still needs the conv outputs
   Preprocess pre;
   bool quantized = false;
+  // What sessions run (fused, lowered when integer), immutable and shared by them, with the
+  // kernels' packed weights made once for all of them.
+  std::shared_ptr<const RunGraph> run;
+  std::shared_ptr<rt::KernelCache> cache = std::make_shared<rt::KernelCache>();
+
+  void build_run(bool simulate) {
+    run = std::make_shared<const RunGraph>(make_run_graph(graph, simulate ? RunMode::Simulate : RunMode::Integer));
+    cache = std::make_shared<rt::KernelCache>();
+  }
 };
 
 Model::Model() : impl_(std::make_unique<Impl>()) {}
@@ -28,6 +39,8 @@ Model Model::load(const std::string& onnx_path) {
   Model m;
   m.impl_->graph = load_and_prepare(onnx_path, /*fuse=*/false);
   m.impl_->pre = Preprocess::from_metadata(m.impl_->graph.metadata, onnx_path);
+  m.impl_->quantized = has_fake_quant(m.impl_->graph) || has_integer_ops(m.impl_->graph);
+  m.impl_->build_run(false);
   return m;
 }
 
@@ -35,6 +48,8 @@ Model Model::load_from_memory(const void* data, size_t size, const std::string& 
   Model m;
   m.impl_->graph = prepare_graph(import_onnx_bytes(data, size, name), /*fuse=*/false);
   m.impl_->pre = Preprocess::from_metadata(m.impl_->graph.metadata, name);
+  m.impl_->quantized = has_fake_quant(m.impl_->graph) || has_integer_ops(m.impl_->graph);
+  m.impl_->build_run(false);
   return m;
 }
 
@@ -49,8 +64,11 @@ QuantSummary Model::quantize(const QuantOptions& options, const std::vector<std:
 
 QuantSummary Model::quantize(const QuantOptions& options, const float* calib, int n) {
   if (impl_->quantized) fail(impl_->graph.source, "model is already quantized");
-  QuantReport r = quantize_graph(impl_->graph, options, calib, n);
+  Graph g = impl_->graph;  // the model stays as it was if quantization fails
+  QuantReport r = quantize_graph(g, options, calib, n);
+  impl_->graph = std::move(g);
   impl_->quantized = true;
+  impl_->build_run(options.simulate);
   QuantSummary s;
   for (const auto& l : r.layers) {
     s.ternary_layers += l.kind == "ternary";
@@ -58,12 +76,34 @@ QuantSummary Model::quantize(const QuantOptions& options, const float* calib, in
   }
   s.weight_sparsity = r.weight_sparsity;
   s.mults_removed = r.mults_removed;
+  s.zero_levels = r.zero_levels;
+  s.nonzero_groups = r.nonzero_groups;
+  s.integer = impl_->run->integer;
+  s.integer_layers = impl_->run->lowering.qconv;
+  s.float_layers = impl_->run->lowering.float_layers;
   return s;
+}
+
+void Model::save(const std::string& onnx_path) const {
+  // An integer model is saved lowered (what the integer pipeline needs: codes, levels, requant
+  // constants), a simulated or FP32 one as its prepared graph.
+  export_onnx_file(impl_->run->integer ? impl_->run->graph : impl_->graph, onnx_path);
 }
 
 const std::map<std::string, std::string>& Model::metadata() const { return impl_->graph.metadata; }
 int Model::input_size() const { return impl_->pre.input_size; }
 bool Model::quantized() const { return impl_->quantized; }
+bool Model::integer() const { return impl_->run->integer; }
+
+size_t Model::weight_bytes() const {
+  size_t bytes = 0;
+  for (const Value& v : impl_->run->graph.values)
+    if (v.is_const()) {
+      const Tensor& t = *v.constant;
+      bytes += t.f.size() * sizeof(float) + t.i.size() * sizeof(int64_t) + t.raw.size();
+    }
+  return bytes + impl_->cache->bytes();
+}
 
 struct Session::Impl {
   Preprocess pre;
@@ -71,17 +111,10 @@ struct Session::Impl {
   bool output_is_softmax = false;
 };
 
-static Graph fused_copy(const Graph& g) {
-  Graph f = g;
-  fuse_conv_activation(f);
-  return f;
-}
-
 Session::Session(const Model& model, int max_batch) : impl_(std::make_unique<Impl>()) {
   if (max_batch < 1) fail(model.impl_->graph.source, "max_batch must be >= 1");
-  const Graph& g = model.impl_->graph;
   impl_->pre = model.impl_->pre;
-  impl_->exec = std::make_unique<Executor>(fused_copy(g), max_batch);
+  impl_->exec = std::make_unique<Executor>(model.impl_->run->graph, max_batch, model.impl_->cache);
   const Graph& eg = impl_->exec->graph();
   impl_->output_is_softmax = !eg.nodes.empty() && eg.nodes.back().op == "Softmax";
 }
@@ -91,6 +124,7 @@ Session& Session::operator=(Session&&) noexcept = default;
 Session::~Session() = default;
 
 int Session::max_batch() const { return impl_->exec->max_batch(); }
+size_t Session::activation_bytes() const { return impl_->exec->arena_bytes() + impl_->exec->scratch_bytes(); }
 
 int Session::num_classes() const {
   Shape s = impl_->exec->output_shape(0, 1);

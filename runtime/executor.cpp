@@ -11,7 +11,8 @@
 #include "graph/error.h"
 #include "graph/shape_inference.h"
 #include "runtime/memory_plan.h"
-#include "runtime/node_kernels.h"
+#include "runtime/op_registry.h"
+#include "runtime/tensor_storage.h"
 
 namespace fgq {
 namespace {
@@ -19,20 +20,20 @@ namespace {
 constexpr size_t kArenaAlign = 64;
 
 struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
+  void operator()(void* p) const { std::free(p); }
 };
 
 // Large arenas (calibration runs a whole batch of 200 images: gigabytes) on 2 MiB pages: with
 // 4 KiB pages first touch costs more than the convolutions that write them.
-float* allocate_arena(size_t bytes) {
+uint8_t* allocate_arena(size_t bytes) {
   constexpr size_t kHuge = size_t(2) << 20;
   // aligned_alloc wants a size that is a multiple of the alignment.
   const auto round_up = [&](size_t align) { return std::max(align, (bytes + align - 1) / align * align); };
-  if (bytes < 4 * kHuge) return static_cast<float*>(std::aligned_alloc(kArenaAlign, round_up(kArenaAlign)));
+  if (bytes < 4 * kHuge) return static_cast<uint8_t*>(std::aligned_alloc(kArenaAlign, round_up(kArenaAlign)));
   bytes = round_up(kHuge);
   void* p = std::aligned_alloc(kHuge, bytes);
   if (p) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: fine if it fails
-  return static_cast<float*>(p);
+  return static_cast<uint8_t*>(p);
 }
 
 // Shapes at batch 1 and at max_batch; every activation must be N-first, i.e. scale with the
@@ -60,7 +61,8 @@ std::vector<Shape> infer_image_shapes(Graph& g, int max_batch, const std::vector
 // Which buffer each value lives in: views share their input's buffer; ops that can run in place
 // take over their first input's buffer when nothing reads it (or anything else stored there)
 // later. Returns storage_of for plan_graph_memory.
-std::vector<int> choose_storage(const Graph& g, const std::vector<BufferLifetime>& life) {
+std::vector<int> choose_storage(const Graph& g, const std::vector<BufferLifetime>& life,
+                                const std::vector<const rt::OpKernelDef*>& defs) {
   const int n_nodes = static_cast<int>(g.nodes.size());
   std::vector<int> storage(g.values.size());
   for (size_t v = 0; v < storage.size(); ++v) storage[v] = static_cast<int>(v);
@@ -73,9 +75,10 @@ std::vector<int> choose_storage(const Graph& g, const std::vector<BufferLifetime
     const int x = n.inputs[0], y = n.outputs[0];
     if (g.values[x].is_const()) continue;
     const int root = storage[x];
-    const bool view = rt::is_view_op(n.op);
+    const bool view = defs[i]->view;
     // buffer_last <= i also excludes graph outputs, which are read "at" step n_nodes.
-    const bool in_place = rt::runs_in_place(n.op) && buffer_last[root] <= i &&
+    const bool in_place = defs[i]->in_place && buffer_last[root] <= i &&
+                          g.values[x].dtype == g.values[y].dtype &&
                           numel(g.values[x].shape) == numel(g.values[y].shape);
     if (!view && !in_place) continue;
     storage[y] = root;
@@ -91,9 +94,9 @@ struct Executor::Impl {
   int max_batch = 0;
   int input = -1;
   std::vector<Shape> shape1;  // per value, at batch 1
-  std::unique_ptr<float, FreeDeleter> arena;
-  size_t arena_bytes = 0;
-  std::vector<float*> act;  // per activation value: its arena address
+  std::unique_ptr<uint8_t, FreeDeleter> arena, scratch;
+  size_t arena_bytes = 0, scratch_bytes = 0;
+  std::vector<uint8_t*> act;  // per activation value: its arena address
   std::vector<rt::Kernel> kernels;
   Observer observer;
 
@@ -104,15 +107,17 @@ struct Executor::Impl {
   }
 };
 
-Executor::Executor(const Graph& graph, int max_batch) : impl_(std::make_unique<Impl>()) {
+Executor::Executor(const Graph& graph, int max_batch, std::shared_ptr<rt::KernelCache> cache)
+    : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.g = graph;
   Graph& g = m.g;
   if (max_batch < 1) fail(g.source, "executor: max_batch must be >= 1");
   m.max_batch = max_batch;
   // Reject unknown ops first so the error names the op rather than a shape-inference symptom.
+  const rt::OpRegistry& ops = rt::builtin_ops();
   for (const Node& n : g.nodes)
-    if (!rt::is_supported_op(n.op))
+    if (!ops.has_op(n.op))
       fail(g.source, "executor: unsupported op '" + n.op + "' (node '" + n.name + "')");
   if (g.inputs.size() != 1)
     fail(g.source, "executor: the graph needs exactly one activation input, it has " +
@@ -124,11 +129,25 @@ Executor::Executor(const Graph& graph, int max_batch) : impl_(std::make_unique<I
   std::vector<bool> computed(g.values.size());
   for (size_t v = 0; v < g.values.size(); ++v) computed[v] = life[v].first != -2;
   m.shape1 = infer_image_shapes(g, max_batch, computed);
+  if (g.values[m.input].dtype != DType::F32) fail(g.source, "executor: the graph input must be float");
 
-  const std::vector<int> storage = choose_storage(g, life);
+  // The kernel for each node, by op and the element type of its first input.
+  std::vector<const rt::OpKernelDef*> defs;
+  for (const Node& n : g.nodes) {
+    const DType t = n.inputs.empty() || n.inputs[0] < 0 ? DType::F32 : g.values[n.inputs[0]].dtype;
+    const rt::OpKernelDef* d = ops.find(n.op, t);
+    if (!d)
+      fail(g.source, "executor: no kernel for " + n.op + " on " + dtype_name(t) + " input (node '" +
+                         n.name + "')");
+    defs.push_back(d);
+  }
+
+  const std::vector<int> storage = choose_storage(g, life, defs);
   std::vector<size_t> bytes(g.values.size(), 0);
   for (size_t v = 0; v < g.values.size(); ++v)
-    if (computed[v]) bytes[v] = sizeof(float) * size_t(numel(g.values[v].shape));
+    if (computed[v])
+      bytes[v] = size_t(max_batch) *
+                 size_t(rt::bytes_per_image(g.values[v].dtype, m.shape1[v], g.source + ": value '" + g.values[v].name + "'"));
   const GraphMemoryPlan plan = plan_graph_memory(g, storage, bytes, kArenaAlign);
   m.arena_bytes = plan.arena_bytes;
   m.arena.reset(allocate_arena(plan.arena_bytes));
@@ -137,15 +156,25 @@ Executor::Executor(const Graph& graph, int max_batch) : impl_(std::make_unique<I
   // Zeroed in parallel: for a large arena this is the first touch of every page.
   tbb::parallel_for(tbb::blocked_range<size_t>(0, plan.arena_bytes, size_t(2) << 20),
                     [&](const tbb::blocked_range<size_t>& r) {
-                      std::memset(reinterpret_cast<char*>(m.arena.get()) + r.begin(), 0, r.size());
+                      std::memset(m.arena.get() + r.begin(), 0, r.size());
                     });
   m.act.assign(g.values.size(), nullptr);
   for (size_t v = 0; v < g.values.size(); ++v)
-    if (plan.offset[v] >= 0) m.act[v] = m.arena.get() + plan.offset[v] / sizeof(float);
+    if (plan.offset[v] >= 0) m.act[v] = m.arena.get() + plan.offset[v];
 
-  const rt::Bindings bindings{g, m.act, m.shape1};
+  const rt::Bindings bindings{g, m.act, m.shape1, max_batch, cache.get()};
   m.kernels.reserve(g.nodes.size());
-  for (const Node& n : g.nodes) m.kernels.push_back(rt::compile_node(bindings, n));
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const rt::NodeView nv(bindings, g.nodes[i]);
+    if (g.nodes[i].outputs.size() != 1) nv.error("expected exactly one output");
+    rt::Compiled c = defs[i]->compile(nv);
+    m.kernels.push_back(std::move(c.run));
+    m.scratch_bytes = std::max(m.scratch_bytes, c.scratch_bytes);
+  }
+  if (m.scratch_bytes) {
+    m.scratch.reset(allocate_arena(m.scratch_bytes));
+    if (!m.scratch) fail(g.source, "executor: cannot allocate " + std::to_string(m.scratch_bytes) + " bytes");
+  }
 }
 
 Executor::~Executor() = default;
@@ -158,11 +187,12 @@ void Executor::run(const float* input, int batch) {
   const size_t in_elems = size_t(batch) * size_t(numel(m.shape1[m.input]));
   std::memcpy(m.act[m.input], input, sizeof(float) * in_elems);
   for (size_t i = 0; i < m.kernels.size(); ++i) {
-    m.kernels[i](batch);
+    m.kernels[i](batch, m.scratch.get());
     if (m.observer) {
       const Node& n = m.g.nodes[i];
       const int y = n.outputs[0];
-      m.observer(n, static_cast<int>(i), m.act[y], m.shape_at(y, batch));
+      float* out = m.g.values[y].dtype == DType::F32 ? reinterpret_cast<float*>(m.act[y]) : nullptr;
+      m.observer(n, static_cast<int>(i), out, m.shape_at(y, batch));
     }
   }
 }
@@ -174,7 +204,9 @@ int Executor::num_outputs() const { return static_cast<int>(impl_->g.outputs.siz
 const float* Executor::output(int i) const {
   const int v = impl_->g.outputs.at(i);
   const Value& val = impl_->g.values[v];
-  return val.is_const() ? val.constant->f.data() : impl_->act[v];
+  if (val.dtype != DType::F32)
+    fail(impl_->g.source, "executor: output '" + val.name + "' is " + dtype_name(val.dtype) + ", not float");
+  return val.is_const() ? val.constant->f.data() : reinterpret_cast<const float*>(impl_->act[v]);
 }
 
 Shape Executor::output_shape(int i, int batch) const {
@@ -182,7 +214,9 @@ Shape Executor::output_shape(int i, int batch) const {
 }
 
 void Executor::set_observer(Observer obs) { impl_->observer = std::move(obs); }
+const uint8_t* Executor::value_data(int v) const { return impl_->act.at(size_t(v)); }
 const Graph& Executor::graph() const { return impl_->g; }
 size_t Executor::arena_bytes() const { return impl_->arena_bytes; }
+size_t Executor::scratch_bytes() const { return impl_->scratch_bytes; }
 
 }  // namespace fgq

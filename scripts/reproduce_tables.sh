@@ -59,6 +59,16 @@ configs=$runs/configs.txt
   echo "n4_a8_exact_bn --quant fgq --group 4 --act-bits 8 --correction bn --no-gptq"
   echo "n4_a0_exact --quant fgq --group 4 --act-bits 0"
   echo "n4_a8_exact_all_ternary --quant fgq --group 4 --act-bits 8 --ternarize-first --ternarize-last"
+  # What folding the group scales into A int8 levels per channel costs: the calibration graph
+  # (fake-quant) with exact float scales against the same with A = 127, and smaller A on the
+  # integer pipeline.
+  for n in 4 8 16 64; do
+    echo "n${n}_a8_exact_fold0 --quant fgq --group $n --act-bits 8 --fold-levels 0 --fake-quant"
+    echo "n${n}_a8_exact_fold127 --quant fgq --group $n --act-bits 8 --fake-quant"
+  done
+  for a in 15 31 63; do
+    echo "n4_a8_exact_fold$a --quant fgq --group 4 --act-bits 8 --fold-levels $a"
+  done
 } > "$configs"
 
 # The 227x227 validation images are resized straight to 224 (what the reference does).

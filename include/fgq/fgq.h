@@ -30,6 +30,11 @@ struct QuantSummary {
   int int8_layers = 0;
   double weight_sparsity = 0;   // fraction of ternary weights that are zero
   double mults_removed = 0;     // 1 - 1/N over ternary weights
+  int64_t zero_levels = 0;      // ternary groups whose scale folded to level 0 (of nonzero_groups)
+  int64_t nonzero_groups = 0;
+  bool integer = false;         // sessions run the integer pipeline (else the FP32 simulation)
+  int integer_layers = 0;       // layers running as integer kernels
+  std::vector<std::string> float_layers;  // quantized layers left on float kernels, and why
 };
 
 class Model {
@@ -44,9 +49,17 @@ class Model {
   // The same with already preprocessed images: n x 3 x input_size x input_size floats.
   QuantSummary quantize(const QuantOptions& options, const float* calib, int n);
 
+  // Writes the model as sessions run it (ONNX; an integer model in fgq's own ops) so that load()
+  // gets it back without calibration images.
+  void save(const std::string& onnx_path) const;
+
   const std::map<std::string, std::string>& metadata() const;  // ONNX metadata_props
   int input_size() const;       // square input side the network expects
   bool quantized() const;
+  bool integer() const;         // sessions run integer kernels
+  // Bytes of weights resident for sessions: the constants they run on (2-bit ternary codes and
+  // levels, int8, float) plus kernel-packed weights made so far, shared by all sessions.
+  size_t weight_bytes() const;
 
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
@@ -76,6 +89,7 @@ class Session {
 
   int num_classes() const;
   int max_batch() const;
+  size_t activation_bytes() const;  // the session's planned activation memory and scratch
 
  private:
   struct Impl;

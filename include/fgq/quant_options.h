@@ -25,6 +25,14 @@ struct QuantOptions {
   // Input patches per layer (spread evenly over the calibration batch) that GPTQ's Hessian is
   // estimated from; its cost is linear in them.
   int gptq_samples = 16384;
+  // Levels A (1..127) the group scales of a ternary layer are folded into, per output channel:
+  // alpha_g ~= s_o * a_g with a_g in 0..A, so the layer runs as per-channel int8 (weights a_g * t)
+  // on the integer pipeline. 0 keeps the exact float alpha_g: simulation only.
+  int fold_levels = 127;
+  // Run the quantized network as the fake-quant FP32 simulation (FakeQuant nodes on float
+  // kernels) instead of the integer pipeline. Both compute the same numbers up to float rounding
+  // at requantization ties; the integer pipeline is several times faster.
+  bool simulate = false;
 };
 
 }  // namespace fgq

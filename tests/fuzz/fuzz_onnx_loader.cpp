@@ -1,8 +1,10 @@
 // libFuzzer target for what fgq reads from untrusted model files:
 //  - input starting with '#': "key=value" lines as ONNX metadata_props, straight into
 //    Preprocess::from_metadata (reaching it through a valid model would be rare);
-//  - anything else: the ONNX importer and the graph preparation passes, then the metadata of
-//    the graph that came out; a small enough graph also runs once in the executor, whose set-up
+//  - anything else: the ONNX importer and the graph preparation passes, then what fgq-run does
+//    with a loaded model (activation fusion; a quantized model lowered to the integer pipeline,
+//    or a saved integer model as it is: codes, levels and requantization constants from the
+//    file), then the metadata; a small enough graph also runs once in the executor, whose set-up
 //    and kernels trust what the loader validated (a Conv with 0 filters loaded, then crashed).
 // Anything but success or a clean fgq::Error is a bug: a crash, a sanitizer report, another
 // exception type, a huge allocation. scripts/fuzz.sh builds this with clang as a libFuzzer binary;
@@ -19,6 +21,7 @@
 #include "graph/prepare.h"
 #include "runtime/executor.h"
 #include "runtime/preprocess.h"
+#include "runtime/run_graph.h"
 
 namespace {
 
@@ -54,9 +57,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           metadata_lines(reinterpret_cast<const char*>(data) + 1, size - 1), "<fuzz>");
       return 0;
     }
-    fgq::Graph g = fgq::prepare_graph(fgq::import_onnx_bytes(data, size, "<fuzz>"), /*fuse=*/true);
-    (void)fgq::Preprocess::from_metadata(g.metadata, "<fuzz>");
-    run_if_small(g);
+    const fgq::RunGraph r = fgq::make_run_graph(
+        fgq::prepare_graph(fgq::import_onnx_bytes(data, size, "<fuzz>"), /*fuse=*/false));
+    (void)fgq::Preprocess::from_metadata(r.graph.metadata, "<fuzz>");
+    run_if_small(r.graph);
   } catch (const fgq::Error&) {
   }
   return 0;

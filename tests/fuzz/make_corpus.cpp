@@ -6,7 +6,15 @@
 #include <fstream>
 #include <string>
 
+#include <limits>
+#include <utility>
+
+#include "graph/onnx_export.h"
+#include "graph/onnx_import.h"
 #include "graph/onnx_proto.h"
+#include "graph/prepare.h"
+#include "runtime/quantize_runner.h"
+#include "runtime/run_graph.h"
 #include "support/onnx_builder.h"
 #include "support/sample_models.h"
 #include "support/test_util.h"
@@ -97,6 +105,71 @@ std::string old_opset() {
   return b.bytes();
 }
 
+// The mini ResNet quantized (FGQ N=4, `bits`-bit activations) on random calibration images:
+// the calibration graph (FakeQuant, folded weights) and the lowered integer network, as
+// --save-quant writes them.
+std::pair<std::string, std::string> quantized_models(int bits) {
+  const std::string bytes = fgq::test::mini_resnet_model().bytes();
+  fgq::Graph g = fgq::prepare_graph(fgq::import_onnx_bytes(bytes.data(), bytes.size(), "mini"), false);
+  fgq::QuantOptions opt;
+  opt.act_bits = bits;
+  opt.gptq = false;
+  const auto calib = fgq::test::random_floats(4 * 3 * 13 * 13, 5, -2.f, 2.f);
+  fgq::quantize_graph(g, opt, calib.data(), 4);
+  return {fgq::export_onnx_bytes(g), fgq::export_onnx_bytes(fgq::make_run_graph(g).graph)};
+}
+
+// The first initializer whose name ends in `suffix`.
+onnx::TensorProto* initializer(onnx::ModelProto& m, const std::string& suffix) {
+  for (auto& t : *m.mutable_graph()->mutable_initializer())
+    if (t.name().size() >= suffix.size() && t.name().compare(t.name().size() - suffix.size(), suffix.size(), suffix) == 0)
+      return &t;
+  return nullptr;
+}
+
+onnx::AttributeProto* attribute(onnx::ModelProto& m, const std::string& op, const std::string& name) {
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    if (n.op_type() == op)
+      for (auto& a : *n.mutable_attribute())
+        if (a.name() == name) return &a;
+  return nullptr;
+}
+
+// Saved integer models, intact and damaged the ways a file can be: cut short, ternary codes out
+// of range, levels above 127, requantization constants and scales NaN, negative or zero.
+void integer_models() {
+  const auto [sim8, int8] = quantized_models(8);
+  const auto [sim4, int4] = quantized_models(4);
+  put("quantized_fakequant", sim8);
+  put("integer_8bit", int8);
+  put("integer_4bit", int4);
+  put("integer_truncated", int8.substr(0, int8.size() * 2 / 3));
+  auto damaged = [&](const std::string& name, auto edit) {
+    onnx::ModelProto m;
+    m.ParseFromString(int8);
+    edit(m);
+    std::string out;
+    m.SerializeToString(&out);
+    put(name, out);
+  };
+  damaged("integer_code3", [](onnx::ModelProto& m) { (*initializer(m, "_codes")->mutable_raw_data())[0] = char(0xFF); });
+  damaged("integer_level200", [](onnx::ModelProto& m) { (*initializer(m, "_levels")->mutable_raw_data())[0] = char(200); });
+  damaged("integer_mult_nan", [](onnx::ModelProto& m) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    initializer(m, "_mult")->mutable_raw_data()->replace(0, 4, reinterpret_cast<const char*>(&nan), 4);
+  });
+  damaged("integer_mult_negative", [](onnx::ModelProto& m) {
+    const float neg = -1.f;
+    initializer(m, "_mult")->mutable_raw_data()->replace(0, 4, reinterpret_cast<const char*>(&neg), 4);
+  });
+  damaged("integer_scale_zero", [](onnx::ModelProto& m) { attribute(m, "Quantize", "scale")->set_f(0.f); });
+  damaged("integer_scale_nan", [](onnx::ModelProto& m) {
+    attribute(m, "QGlobalAveragePool", "mult")->set_f(std::numeric_limits<float>::quiet_NaN());
+  });
+  damaged("integer_res_scale_negative", [](onnx::ModelProto& m) { attribute(m, "QConv", "y_scale")->set_f(-2.f); });
+  damaged("integer_zero_point_300", [](onnx::ModelProto& m) { attribute(m, "QConv", "in_zero_point")->set_i(300); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +210,8 @@ int main(int argc, char** argv) {
   mismatch.node("Conv", {"x", "w"}, {"y"});
   mismatch.output("y");
   put("channel_mismatch", mismatch.bytes());
+
+  integer_models();
 
   put("metadata_ok", "#fgq.channel_order=BGR\nfgq.pixel_scale=1\nfgq.mean=103.94,116.78,123.68\n"
                      "fgq.std=1,1,1\nfgq.input_size=224\n");

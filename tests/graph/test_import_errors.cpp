@@ -214,7 +214,7 @@ TEST_CASE("import errors: wrong initializer data type") {
   auto& w = initializer(b, "w");
   w.set_data_type(onnx::TensorProto::DOUBLE);
   CHECK(import_error(b) ==
-        "bad.onnx: initializer 'w' has data type DOUBLE; only FLOAT and INT64 are supported");
+        "bad.onnx: initializer 'w' has data type DOUBLE; only FLOAT, INT64, UINT8, INT8 and INT32 are supported");
 }
 
 TEST_CASE("import errors: value defined twice, missing output, bad input type") {

@@ -78,7 +78,7 @@ OnnxBuilder fake_quant_model(const std::string& domain, float scale) {
 TEST_CASE("onnx_export: a prepared graph reads back unchanged (bytes and file)") {
   const std::string bytes = test::mixed_ops_model().metadata("fgq.input_size", "8").bytes();
   Graph g = prepare_graph(import_onnx_bytes(bytes.data(), bytes.size(), "mixed"));
-  g.nodes[0].attrs.set_floats("fgq_alpha", {0.5f, -0.25f});  // what the quantizer adds
+  g.nodes[0].attrs.set_floats("fgq_wscale", {0.5f, 0.25f});  // what the quantizer adds
   g.nodes[0].attrs.set_s("fgq_weight", "ternary");
   const std::string out = export_onnx_bytes(g);
   check_same_graph(g, import_onnx_bytes(out.data(), out.size(), "exported"));

@@ -5,6 +5,7 @@
 #include "fgq/error.h"
 #include "graph/onnx_export.h"
 #include "graph/onnx_import.h"
+#include "quant/fold_scales.h"
 #include "quant/quantize.h"
 #include "quant/stats_correction.h"
 #include "quant/ternarize.h"
@@ -96,7 +97,9 @@ TEST_CASE("quantize: weights, FakeQuant placement and report on a small net") {
   CHECK(r.weight_sparsity > 0.1);
   CHECK(r.weight_sparsity < 0.6);
 
-  // One FakeQuant per distinct layer input; the residual Add still reads the unquantized value.
+  // One FakeQuant behind every value the integer pipeline stores: the layers' inputs, the
+  // residual operand of the Add (relu1, a layer input too), the pool's input (relu3), and the
+  // classifier's input (flat: the pool's average is requantized). Every reader reads it.
   int fq = 0;
   for (const Node& n : g.nodes) {
     if (n.op == "FakeQuant") {
@@ -111,27 +114,44 @@ TEST_CASE("quantize: weights, FakeQuant placement and report on a small net") {
       CHECK(from_fq);
     }
   }
-  CHECK(fq == 4);
-  CHECK(node_named(g, "add").inputs[1] == g.find_value("relu1"));
+  CHECK(fq == 5);
+  CHECK(node_named(g, "add").inputs[1] == g.find_value("relu1_fq"));
+  CHECK(node_named(g, "add").inputs[0] == g.find_value("conv2_out"));  // fuses into conv2
+  CHECK(node_named(g, "gap").inputs[0] == g.find_value("relu3_fq"));
+  CHECK(node_named(g, "fq/relu3").attrs.i("qmax", 0) == 255);
   CHECK(node_named(g, "fq/x").attrs.i("qmin", 0) == -127);  // network input: signed
   CHECK(node_named(g, "fq/relu1").attrs.i("qmin", -1) == 0);  // after ReLU: unsigned
   CHECK(node_named(g, "fq/relu1").attrs.i("qmax", 0) == 255);
   CHECK(node_named(g, "fq/flat").attrs.i("qmin", -1) == 0);  // ReLU -> pool -> flatten
-  REQUIRE(r.act_params.size() == 4);
+  REQUIRE(r.act_params.size() == 5);
   CHECK(r.act_params.at("relu2").scale == node_named(g, "fq/relu2").attrs.f("scale", 0));
 
-  // Ternary weights: every group is {0, +-alpha} with the recorded alpha.
+  // Ternary weights, folded: w = s_o[k] * level * t exactly, one level (1..127) per group of 4
+  // input channels at each kernel tap, and some channel reaching level 127.
   const Node& c2 = node_named(g, "conv2");
   CHECK(c2.attrs.s("fgq_weight", "") == "ternary");
   CHECK(c2.attrs.i("fgq_group", 0) == 4);
   CHECK(!c2.attrs.has("bn_gamma"));
   const Tensor& w2 = g.const_of(c2.inputs[1]);
-  const TernaryWeights again = ternarize(w2.f.data(), w2.shape, 4, Threshold::Exact);
-  const auto alpha = c2.attrs.floats("fgq_alpha");
-  REQUIRE(again.alpha.size() == alpha.size());
-  for (size_t i = 0; i < alpha.size(); ++i)
-    if (again.alpha[i] != 0) CHECK(again.alpha[i] == Approx(alpha[i]));
-  CHECK(again.dequantize() == w2.f);
+  const auto so = c2.attrs.floats("fgq_wscale");
+  REQUIRE(so.size() == 8);
+  int top = 0;
+  for (int k = 0; k < 8; ++k)
+    for (int grp = 0; grp < 2; ++grp)
+      for (int tap = 0; tap < 9; ++tap) {
+        int level = 0;
+        for (int c = grp * 4; c < grp * 4 + 4; ++c) {
+          const float w = w2.f[(k * 8 + c) * 9 + tap];
+          const float q = std::nearbyint(w / so[k]);
+          CHECK(so[k] * q == w);
+          if (q == 0) continue;
+          CHECK((level == 0 || level == std::fabs(q)));
+          level = int(std::fabs(q));
+        }
+        CHECK(level <= 127);
+        top = std::max(top, level);
+      }
+  CHECK(top == 127);
   // 8-bit weights: integer multiples of the per-channel scale.
   const Node& c1 = node_named(g, "conv1");
   CHECK(c1.attrs.s("fgq_weight", "") == "int8");
@@ -190,7 +210,7 @@ TEST_CASE("quantize: power-of-two activation scales (dynamic fixed point)") {
   QuantOptions opt;
   opt.pow2_scales = true;
   const QuantReport r = quantize_graph_with(g, opt, calib.data(), kCalib, test::mini_runner());
-  REQUIRE(r.act_params.size() == 4);
+  REQUIRE(r.act_params.size() == 5);
   for (const auto& [name, p] : r.act_params) {
     int e = 0;
     INFO(name << ": scale " << p.scale);
@@ -231,14 +251,16 @@ TEST_CASE("quantize: ternarize_first/last, 4-bit activations and [in, out] class
     CHECK(r.layers[3].kind == "ternary");
     CHECK(node_named(g, "fq/x").attrs.i("qmax", 0) == 127);  // feeds the 8-bit first conv
     CHECK(node_named(g, "fq/relu1").attrs.i("qmax", 0) == 15);
+    CHECK(node_named(g, "fq/relu3").attrs.i("qmax", 0) == 255);  // only the pool reads it
     CHECK(node_named(g, "fq/flat").attrs.i("qmax", 0) == 15);
     // Groups of the transB=0 classifier run along its inputs: ternarize the [out, in] transpose.
     std::vector<float> t(120);
     for (int i = 0; i < 12; ++i)
       for (int o = 0; o < 10; ++o) t[o * 12 + i] = fc_w.f[i * 10 + o];
     const TernaryWeights ref = ternarize(t.data(), {10, 12}, 4, Threshold::Exact);
-    CHECK(node_named(g, "fc").attrs.floats("fgq_alpha") == ref.alpha);
-    const auto deq = ref.dequantize();
+    const Int8Weights folded = fold_group_scales(ref, 127);
+    CHECK(node_named(g, "fc").attrs.floats("fgq_wscale") == folded.scale);
+    const auto deq = folded.dequantize();
     const Tensor& w = g.const_of(node_named(g, "fc").inputs[1]);
     REQUIRE(w.shape == Shape{12, 10});
     for (int i = 0; i < 12; ++i)
@@ -292,7 +314,6 @@ TEST_CASE("quantize: a quantized graph survives ONNX export and import (--save-q
       CHECK(a.attrs.has(key) == b.attrs.has(key));
     CHECK(a.attrs.f("scale", 0) == b.attrs.f("scale", 0));
     CHECK(a.attrs.i("qmin", 0) == b.attrs.i("qmin", 0));
-    CHECK(a.attrs.floats("fgq_alpha") == b.attrs.floats("fgq_alpha"));
     CHECK(a.attrs.floats("fgq_wscale") == b.attrs.floats("fgq_wscale"));
     for (size_t i = 1; i < a.inputs.size(); ++i)
       if (g.values[a.inputs[i]].is_const())  // the dequantized weights and biases

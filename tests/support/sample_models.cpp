@@ -32,4 +32,48 @@ OnnxBuilder mixed_ops_model() {
   return b;
 }
 
+OnnxBuilder mini_resnet_model(uint32_t seed) {
+  OnnxBuilder b;
+  b.input("x", {-1, 3, 13, 13});
+  auto conv = [&](const std::string& name, const std::string& in, int K, int C, int k, int stride, int pad,
+                  bool bn) {
+    b.init_f32(name + "_w", {K, C, k, k}, random_floats(size_t(K) * C * k * k, seed++, -0.5f, 0.5f));
+    b.init_f32(name + "_b", {K}, random_floats(K, seed++, -0.2f, 0.2f));
+    const std::string out = bn ? name + "_c" : name;
+    b.node("Conv", {in, name + "_w", name + "_b"}, {out})
+        .ints("kernel_shape", {k, k})
+        .ints("strides", {stride, stride})
+        .ints("pads", {pad, pad, pad, pad});
+    if (bn) {
+      b.init_f32(name + "_g", {K}, random_floats(K, seed++, 0.5f, 1.5f));
+      b.init_f32(name + "_be", {K}, random_floats(K, seed++, -0.3f, 0.3f));
+      b.init_f32(name + "_m", {K}, random_floats(K, seed++, -0.2f, 0.2f));
+      b.init_f32(name + "_v", {K}, random_floats(K, seed++, 0.5f, 2.f));
+      b.node("BatchNormalization", {out, name + "_g", name + "_be", name + "_m", name + "_v"}, {name});
+    }
+    return name;
+  };
+  conv("conv1", "x", 13, 3, 3, 2, 1, true);
+  b.node("Relu", {"conv1"}, {"r1"});
+  b.node("MaxPool", {"r1"}, {"pool"}).ints("kernel_shape", {3, 3}).ints("strides", {2, 2}).ints("pads", {1, 1, 1, 1});
+  conv("b1a", "pool", 11, 13, 3, 1, 1, true);
+  b.node("Relu", {"b1a"}, {"b1a_r"});
+  conv("b1b", "b1a_r", 17, 11, 1, 1, 0, true);
+  conv("b1s", "pool", 17, 13, 1, 1, 0, true);
+  b.node("Add", {"b1b", "b1s"}, {"b1_sum"});
+  b.node("Relu", {"b1_sum"}, {"b1"});
+  conv("b2a", "b1", 9, 17, 1, 1, 0, true);
+  b.node("Relu", {"b2a"}, {"b2a_r"});
+  conv("b2b", "b2a_r", 17, 9, 3, 1, 1, true);
+  b.node("Add", {"b2b", "b1"}, {"b2_sum"});
+  b.node("Relu", {"b2_sum"}, {"b2"});
+  b.node("GlobalAveragePool", {"b2"}, {"gap"});
+  b.node("Flatten", {"gap"}, {"flat"}).i("axis", 1);
+  b.init_f32("fc_w", {10, 17}, random_floats(170, seed++, -0.5f, 0.5f));
+  b.init_f32("fc_b", {10}, random_floats(10, seed++, -0.1f, 0.1f));
+  b.node("Gemm", {"flat", "fc_w", "fc_b"}, {"logits"}).i("transB", 1);
+  b.output("logits");
+  return b;
+}
+
 }  // namespace fgq::test

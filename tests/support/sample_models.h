@@ -1,5 +1,7 @@
 #pragma once
 // Small ONNX models shared by tests and the fuzz corpus generator.
+#include <cstdint>
+
 #include "support/onnx_builder.h"
 
 namespace fgq::test {
@@ -8,5 +10,12 @@ namespace fgq::test {
 // GlobalAveragePool, the exported-Flatten Shape/Gather/Unsqueeze/Concat/Reshape chain, MatMul,
 // Softmax -> output "prob". Touches most importer and preparation paths.
 OnnxBuilder mixed_ops_model();
+
+// A ResNet in miniature, odd channel counts: x [-1, 3, 13, 13] -> conv 3x3/2 (13 ch, BN) ->
+// Relu -> MaxPool 3x3/2 pad 1 -> bottleneck with a projection shortcut (conv 3x3 -> Relu ->
+// conv 1x1 17 ch; shortcut conv 1x1 17 ch; Add; Relu) -> identity block (conv 1x1 -> Relu ->
+// conv 3x3 pad 1; Add; Relu) -> GlobalAveragePool -> Flatten -> Gemm (10 classes) -> "logits".
+// Every pattern the integer lowering handles; weights seeded by `seed`.
+OnnxBuilder mini_resnet_model(uint32_t seed = 1);
 
 }  // namespace fgq::test

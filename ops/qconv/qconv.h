@@ -1,0 +1,88 @@
+#pragma once
+// Quantized 2-D convolution, also serving fully-connected layers (a [N, C] input is a 1x1 image):
+// u8 (or packed u4) NHWC activations x int8 weights, int32 accumulation, and a per-output-channel
+// float epilogue (multiplier, bias, optional residual, clamp) applied before a saturating store.
+// One family, three paths: the scalar reference (qconv_reference.cpp) is the specification; the
+// AVX2 and AVX-512 VNNI paths are bit-exact with it on every shape.
+//
+// What one output element is (k = output channel, acc in int32):
+//   acc = sum over kernel taps (r, s) and channels c < C of (x[c] - in_zero) * w[k][c][r][s]
+//         where a tap in the padding reads x = in_zero (it contributes 0)
+//   y   = fma(float(acc), mult[k], bias[k])                      (float, one rounding)
+//   y   = fma(float(res[k]), res_scale, y)                         if has_residual; res is the
+//         stored integer (u8 0..255, s8 -128..127, u4 0..15), its zero point is 0
+//   y   = max(y, clamp_lo); y = min(y, clamp_hi)                   (max(a, b) = a > b ? a : b)
+//   out = y                                                        F32 output
+//         nearbyint(y) (ties to even) as the output integer       U8 / S8 / U4 output
+// float(acc) rounds to nearest like the C++ conversion; ReLU is clamp_lo = 0. The caller keeps
+// |acc| < 2^31 (255 * 127 * 4608 fits) and mult, bias, res_scale finite.
+// An integer output's padding channels (K .. qchannel_stride - 1 of every pixel) are written as
+// 0, the zero point of every tensor a qconv produces (an output offset is folded into bias).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "ops/cpu_features.h"
+#include "ops/qtypes.h"
+
+namespace fgq::ops {
+
+struct QConvGeometry {
+  int C = 0, H = 1, W = 1;             // input channels (logical, unpadded) and size
+  int K = 0, KH = 1, KW = 1;           // output channels, kernel
+  int SH = 1, SW = 1;                  // stride
+  int PT = 0, PL = 0, PB = 0, PR = 0;  // padding top/left/bottom/right
+  int DH = 1, DW = 1;                  // dilation
+  int OH() const { return (H + PT + PB - DH * (KH - 1) - 1) / SH + 1; }
+  int OW() const { return (W + PL + PR - DW * (KW - 1) - 1) / SW + 1; }
+};
+
+struct QConvParams {
+  QConvGeometry g;
+  QType in_type = QType::U8;    // U8 or U4
+  int in_zero = 0;              // 0..255 (u4: 0..15); 128 for the signed image stored as u8 + 128
+  bool has_residual = false;
+  QType res_type = QType::U8;   // U8, S8 or U4, stored like the output (same C, NHWC)
+  float res_scale = 0;
+  QType out_type = QType::U8;   // U8, S8, U4, or F32 (F32 is stored NCHW like every float tensor)
+  float clamp_lo = 0, clamp_hi = 255;
+};
+
+// Packed weights and epilogue constants for one layer on one ISA, ready to run. Immutable once
+// made: one object serves any number of threads and sessions.
+class QConvKernel;
+
+// Checks the parameters (fgq::Error on anything out of contract: sizes < 1, in_zero out of
+// range, unsupported type combinations, non-finite constants) and packs.
+// w: int8 [K][C][KH][KW] (ONNX order); mult, bias: K floats each.
+std::shared_ptr<const QConvKernel> make_qconv(Isa isa, const QConvParams& p, const int8_t* w,
+                                             const float* mult, const float* bias);
+
+// Scratch bytes qconv_run needs for `batch` images: 0 on the scalar and avx512vnni paths with a
+// u8 input; a u4 input is unpacked to u8 there first; the avx2 path always widens the input to
+// int16 there (batch * H * W * 2 * qchannel_stride(U8, C) bytes). Scratch sized for a batch
+// serves every smaller batch.
+size_t qconv_scratch_bytes(const QConvKernel& k, int batch);
+
+// Runs `batch` images: x, residual and y point at image 0, images follow each other densely
+// (H*W*qpixel_bytes(type, C) bytes for x, OH*OW*qpixel_bytes(type, K) for residual and an
+// integer y; a F32 y is [batch][K][OH][OW] floats).
+// Parallel over tiles with TBB in the caller's task arena. scratch: qconv_scratch_bytes(batch)
+// bytes, 64-byte aligned (may be null when that is 0). residual must be null iff !has_residual.
+// y may be the residual itself (in place) when res_type == out_type; never the input.
+// Throws fgq::Error on a null pointer, batch < 1, or a residual given to a layer without one
+// (or none to a layer with one).
+void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* residual, void* y,
+               void* scratch);
+
+const QConvParams& qconv_params(const QConvKernel& k);
+Isa qconv_isa(const QConvKernel& k);
+int64_t qconv_macs(const QConvKernel& k, int batch);   // batch * OH * OW * K * C * KH * KW
+size_t qconv_packed_bytes(const QConvKernel& k);       // resident bytes of packed weights
+
+// The specification: plain loops, single thread, no packing. Same contract as qconv_run; w,
+// mult and bias as for make_qconv.
+void qconv_reference(const QConvParams& p, int batch, const uint8_t* x, const int8_t* w,
+                     const float* mult, const float* bias, const void* residual, void* y);
+
+}  // namespace fgq::ops

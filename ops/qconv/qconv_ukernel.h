@@ -1,0 +1,88 @@
+#pragma once
+// Private to ops/qconv: the plain-data interface between the driver (qconv.cpp: validation,
+// packing, indirection, tiling, TBB) and the per-ISA micro-kernels (qconv_scalar.cpp,
+// qconv_avx2.cpp, qconv_avx512vnni.cpp). Those files are compiled with different -march flags,
+// so this header holds only plain structs and function declarations: nothing inline, no
+// templates, no standard-library types (the linker would keep one copy of such code, possibly
+// the AVX-512 one).
+//
+// What a micro-kernel computes (the arithmetic of ops/qconv/qconv.h, one task):
+//   for output channel blocks n in [n0, n1) (blocks of kBlockVnni / kBlockAvx2 channels) and
+//   output pixels m in [m0, m1) (over the whole batch, tiles may span images):
+//     acc = comp[k] + sum over taps t and 4-byte groups g < groups of
+//             dot(4 bytes at row(m, t) + 4 g, packed weights)
+//     then the float epilogue, stored with masks (channels past out_cstride untouched, channels
+//     in [K, out_cstride) written as 0; F32 output NCHW, only k < K).
+//
+// Input rows. A "row" is one input pixel's channels, groups * 4 bytes:
+//   scalar, avx512vnni: u8, Cs = qchannel_stride(U8, C) channels (a u4 input is unpacked to u8
+//                       first); the input zero point is folded into comp = -in_zero * sum(w).
+//   avx2:               int16 (x - in_zero), Cs channels as Cs/2 pairs of int16; comp is 0.
+// A tap in the padding points at a zero row (in_zero bytes, resp. int16 zeros). The driver may
+// also pass "fused" rows: the KW taps of one kernel row as one row of KW * groups groups (taps
+// = KH), which the [tap][group] weight order makes the same computation.
+//
+// Packed weights (int8 for scalar/avx512vnni, int16 for avx2), output channels padded with zero
+// weights to kpad, input channels to Cs:
+//   scalar, avx512vnni: blocks of 64 output channels (the last one 16, 32 or 48 wide), each
+//     [tap][group][nb16][16 oc][4 ic] int8: one 64-byte vector = 16 oc x 4 ic (OIhw4i16o4i-like).
+//     Block b starts at byte b * taps * groups * 256.
+//   avx2: blocks of 16 output channels (the last one 8 or 16 wide), each
+//     [tap][group][nb8][8 oc][2 ic] int16: one 32-byte vector = 8 oc x 2 ic.
+//     Block b starts at int16 element b * taps * groups * 32.
+#include <cstddef>
+#include <cstdint>
+
+namespace fgq::ops::qk {
+
+// Output and residual types, same values as fgq::ops::QType.
+enum : int32_t { kU8 = 0, kS8 = 1, kU4 = 2, kF32 = 3 };
+
+constexpr int kBlockVnni = 64;  // output channels per packed block: scalar, avx512vnni
+constexpr int kBlockAvx2 = 16;  // avx2
+constexpr int kTileRows = 6;    // output pixels per register tile (every path)
+
+struct Layer {
+  const void* w;         // packed weights (layout above)
+  const int32_t* comp;   // [kpad] int32 added to acc (0 past K)
+  const float* mult;     // [kpad] (0 past K)
+  const float* bias;     // [kpad] (0 past K)
+  int32_t taps;          // KH * KW
+  int32_t groups;        // 4-byte groups per input row
+  int32_t K;             // logical output channels
+  int32_t kpad;          // packed output channels (multiple of 16 resp. 8)
+  int32_t out_type;      // kU8 | kS8 | kU4 | kF32
+  int32_t out_cstride;   // integer output: qchannel_stride(out_type, K); F32: K
+  int32_t has_res;       // 0 | 1
+  int32_t res_type;      // kU8 | kS8 | kU4
+  int32_t res_cstride;   // qchannel_stride(res_type, K)
+  int32_t has_comp;      // 0: comp is all zeros (in_zero 0, and always on avx2), may be skipped
+  int64_t out_pixel_bytes;  // integer output: qpixel_bytes(out_type, K)
+  int64_t res_pixel_bytes;  // qpixel_bytes(res_type, K)
+  int64_t ohw;              // OH * OW (F32 output: image i, channel k at y + (i*K + k)*ohw)
+  float res_scale;
+  float lo, hi;  // clamp; for an integer output already intersected with the type's range
+                 // (so that cvt + narrowing never saturates; equal to clamp-then-saturate)
+  float pad2_;
+};
+
+struct Task {
+  int64_t m0, m1;             // output pixels [m0, m1) over the batch
+  int32_t n0, n1;             // output channels [n0, n1): n0 a block start, n1 <= kpad
+  // Input rows, row(m, t) = rows[(m - m0) * taps + t]; or, when rows is null (1x1, stride 1,
+  // no padding: a plain GEMM; or an im2col buffer with taps = 1), row(m, 0) = x + (m - x_m0) *
+  // x_row_bytes.
+  const uint8_t* const* rows;
+  const uint8_t* x;
+  int64_t x_row_bytes;
+  int64_t x_m0;
+  const void* res;            // image 0 of the residual (null without)
+  void* y;                    // image 0 of the output
+};
+
+// One entry point per ISA (each defined in its own file, compiled for that ISA only).
+extern "C" void fgq_qconv_ukernel_scalar(const Layer* layer, const Task* task);
+extern "C" void fgq_qconv_ukernel_avx2(const Layer* layer, const Task* task);
+extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* task);
+
+}  // namespace fgq::ops::qk

@@ -1,0 +1,639 @@
+// ops/qconv: the reference against hand-computed cases and an independent float convolution;
+// every ISA path this CPU runs against the reference, byte for byte, on many shapes.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include "fgq/error.h"
+#include "ops/conv2d.h"
+#include "ops/cpu_features.h"
+#include "ops/qconv/qconv.h"
+#include "ops/qtypes.h"
+
+using fgq::ops::Isa;
+using fgq::ops::QConvGeometry;
+using fgq::ops::QConvParams;
+using fgq::ops::QType;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+struct Free {
+  void operator()(void* p) const { std::free(p); }
+};
+// 64-byte aligned bytes, filled with `fill`, plus a guard tail that must stay untouched.
+struct Bytes {
+  std::unique_ptr<uint8_t[], Free> p;
+  size_t n = 0, guard = 64;
+  explicit Bytes(size_t size, uint8_t fill = 0) : n(size) {
+    const size_t total = (n + guard + 63) / 64 * 64;
+    p.reset(static_cast<uint8_t*>(std::aligned_alloc(64, total)));
+    std::memset(p.get(), fill, total);
+  }
+  uint8_t* data() { return p.get(); }
+  bool guard_intact(uint8_t fill) const {
+    for (size_t i = n; i < n + guard; ++i)
+      if (p[i] != fill) return false;
+    return true;
+  }
+};
+
+std::string describe(const QConvParams& p, int batch) {
+  const QConvGeometry& g = p.g;
+  std::string s = "C" + std::to_string(g.C) + " " + std::to_string(g.H) + "x" +
+                  std::to_string(g.W) + " -> K" + std::to_string(g.K) + " k" +
+                  std::to_string(g.KH) + "x" + std::to_string(g.KW) + " s" +
+                  std::to_string(g.SH) + "," + std::to_string(g.SW) + " p" +
+                  std::to_string(g.PT) + "," + std::to_string(g.PL) + "," +
+                  std::to_string(g.PB) + "," + std::to_string(g.PR) + " d" +
+                  std::to_string(g.DH) + "," + std::to_string(g.DW) + " batch " +
+                  std::to_string(batch) + " in " + fgq::ops::qtype_name(p.in_type) + " zero " +
+                  std::to_string(p.in_zero) + " out " + fgq::ops::qtype_name(p.out_type);
+  if (p.has_residual)
+    s += std::string(" res ") + fgq::ops::qtype_name(p.res_type) + " x" +
+         std::to_string(p.res_scale);
+  s += " clamp [" + std::to_string(p.clamp_lo) + ", " + std::to_string(p.clamp_hi) + "]";
+  return s;
+}
+
+// Writes channel c of a pixel of type t (U8/S8/U4).
+void put(QType t, uint8_t* px, int64_t c, int v) {
+  if (t == QType::U4) {
+    uint8_t& b = px[c / 2];
+    b = (c & 1) ? uint8_t((b & 0x0F) | (v << 4)) : uint8_t((b & 0xF0) | v);
+  } else {
+    px[c] = uint8_t(v);
+  }
+}
+int get(QType t, const uint8_t* px, int64_t c) {
+  if (t == QType::U4) return (px[c / 2] >> (4 * (c & 1))) & 15;
+  return t == QType::S8 ? int(int8_t(px[c])) : int(px[c]);
+}
+
+// A random activation tensor: `pixels` pixels of C channels, values in [lo, hi], padding
+// channels holding `zero`.
+std::vector<uint8_t> random_act(QType t, int64_t pixels, int C, int lo, int hi, int zero,
+                                std::mt19937& rng) {
+  const int64_t pb = fgq::ops::qpixel_bytes(t, C), cs = fgq::ops::qchannel_stride(t, C);
+  std::vector<uint8_t> v(size_t(pixels * pb) + 1, 0);  // +1: never empty
+  std::uniform_int_distribution<int> d(lo, hi);
+  for (int64_t px = 0; px < pixels; ++px)
+    for (int64_t c = 0; c < cs; ++c) put(t, v.data() + px * pb, c, c < C ? d(rng) : zero);
+  return v;
+}
+
+struct Layer {
+  QConvParams p;
+  int batch = 1;
+  std::vector<int8_t> w;
+  std::vector<float> mult, bias;
+  std::vector<uint8_t> x, res;
+};
+
+enum class Weights { Full, Ternary };
+
+// Random weights, multipliers that spread the outputs over (and past) the output range, biases
+// and inputs covering the whole input range.
+void fill_random(Layer& L, Weights wk, std::mt19937& rng) {
+  const QConvGeometry& g = L.p.g;
+  const int taps = g.KH * g.KW;
+  L.w.resize(size_t(g.K) * g.C * taps);
+  if (wk == Weights::Full) {
+    std::uniform_int_distribution<int> d(-128, 127);
+    for (auto& v : L.w) v = int8_t(d(rng));
+  } else {  // FGQ: a_g * t, t in {-1, 0, 1}, one a_g per group of 4 input channels at a tap
+    std::uniform_int_distribution<int> da(1, 127), dt(-1, 1);
+    for (int k = 0; k < g.K; ++k)
+      for (int c0 = 0; c0 < g.C; c0 += 4)
+        for (int t = 0; t < taps; ++t) {
+          const int a = da(rng);
+          for (int c = c0; c < std::min(g.C, c0 + 4); ++c)
+            L.w[(size_t(k) * g.C + c) * taps + t] = int8_t(a * dt(rng));
+        }
+  }
+  const int in_max = L.p.in_type == QType::U4 ? 15 : 255;
+  const double x_sd = in_max * 0.6, w_sd = wk == Weights::Full ? 74 : 50;
+  const double acc_sd = std::sqrt(double(g.C) * taps) * x_sd * w_sd;
+  std::uniform_real_distribution<double> u(0.3, 3.0), ub(-40, 40), sign(-1, 1);
+  L.mult.resize(g.K);
+  L.bias.resize(g.K);
+  for (int k = 0; k < g.K; ++k) {
+    L.mult[k] = float((sign(rng) < -0.8 ? -1 : 1) * u(rng) * 100 / acc_sd);
+    L.bias[k] = float(ub(rng));
+  }
+  L.x = random_act(L.p.in_type, int64_t(L.batch) * g.H * g.W, g.C, 0, in_max, L.p.in_zero, rng);
+  if (L.p.has_residual) {
+    const int64_t out_px = int64_t(L.batch) * g.OH() * g.OW();
+    const QType rt = L.p.res_type;
+    L.res = rt == QType::U8   ? random_act(rt, out_px, g.K, 0, 255, 0, rng)
+            : rt == QType::S8 ? random_act(rt, out_px, g.K, -128, 127, 0, rng)
+                              : random_act(rt, out_px, g.K, 0, 15, 0, rng);
+  }
+}
+
+size_t out_bytes(const QConvParams& p, int batch) {
+  const int64_t px = int64_t(batch) * p.g.OH() * p.g.OW();
+  return size_t(px * fgq::ops::qpixel_bytes(p.out_type, p.g.K));
+}
+
+std::vector<uint8_t> run_reference(const Layer& L) {
+  Bytes y(out_bytes(L.p, L.batch), 0xCD);
+  fgq::ops::qconv_reference(L.p, L.batch, L.x.data(), L.w.data(), L.mult.data(), L.bias.data(),
+                            L.p.has_residual ? L.res.data() : nullptr, y.data());
+  return std::vector<uint8_t>(y.data(), y.data() + y.n);
+}
+
+// Runs one ISA path; `ok_guard` tells whether the bytes after the output stayed untouched.
+std::vector<uint8_t> run_isa(Isa isa, const Layer& L, bool& ok_guard) {
+  auto k = fgq::ops::make_qconv(isa, L.p, L.w.data(), L.mult.data(), L.bias.data());
+  Bytes scratch(std::max<size_t>(1, fgq::ops::qconv_scratch_bytes(*k, L.batch)), 0x5A);
+  Bytes y(out_bytes(L.p, L.batch), 0xAB);
+  fgq::ops::qconv_run(*k, L.batch, L.x.data(), L.p.has_residual ? L.res.data() : nullptr,
+                      y.data(), scratch.data());
+  ok_guard = y.guard_intact(0xAB);
+  return std::vector<uint8_t>(y.data(), y.data() + y.n);
+}
+
+// First differing element, for the failure message.
+std::string first_diff(const QConvParams& p, const std::vector<uint8_t>& a,
+                       const std::vector<uint8_t>& b) {
+  const size_t es = p.out_type == QType::F32 ? 4 : 1;
+  for (size_t i = 0; i < a.size(); i += es)
+    if (std::memcmp(&a[i], &b[i], es) != 0) {
+      if (es == 4) {
+        float fa, fb;
+        std::memcpy(&fa, &a[i], 4);
+        std::memcpy(&fb, &b[i], 4);
+        return "float " + std::to_string(i / 4) + ": ref " + std::to_string(fa) + " got " +
+               std::to_string(fb);
+      }
+      return "byte " + std::to_string(i) + ": ref " + std::to_string(a[i]) + " got " +
+             std::to_string(b[i]);
+    }
+  return "none";
+}
+
+std::string isa_list(const std::vector<Isa>& v) {
+  std::string s;
+  for (Isa i : v) s += (s.empty() ? "" : ", ") + std::string(fgq::ops::isa_name(i));
+  return s.empty() ? "none" : s;
+}
+
+void report_paths_once() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  std::vector<Isa> run = fgq::ops::supported_isas(), skipped;
+  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni})
+    if (!fgq::ops::cpu_supports(i)) skipped.push_back(i);
+  WARN("qconv paths checked against the reference: " << isa_list(run)
+                                                     << "; skipped (this CPU lacks them): "
+                                                     << isa_list(skipped));
+}
+
+// Every supported path must reproduce the reference's bytes exactly.
+void check_all_isas(const Layer& L) {
+  const auto ref = run_reference(L);
+  for (Isa isa : fgq::ops::supported_isas()) {
+    bool guard = false;
+    const auto got = run_isa(isa, L, guard);
+    INFO(fgq::ops::isa_name(isa) << ": " << describe(L.p, L.batch));
+    INFO("first difference: " << first_diff(L.p, ref, got));
+    REQUIRE(got == ref);
+    REQUIRE(guard);
+  }
+}
+
+QConvParams params(int C, int H, int W, int K, int KH, int KW, int S = 1, int pad = 0) {
+  QConvParams p;
+  p.g.C = C, p.g.H = H, p.g.W = W, p.g.K = K, p.g.KH = KH, p.g.KW = KW, p.g.SH = p.g.SW = S;
+  p.g.PT = p.g.PL = p.g.PB = p.g.PR = pad;
+  return p;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The reference itself.
+
+TEST_CASE("qconv reference: hand-computed 1x1", "[qconv]") {
+  // One channel, 2x2, w = 2, mult 0.5, bias 1: y = x + 1, saturated at 255.
+  QConvParams p = params(1, 2, 2, 1, 1, 1);
+  const std::vector<uint8_t> x = {0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 255, 0, 0, 0};
+  const int8_t w = 2;
+  const float mult = 0.5f, bias = 1.f;
+  std::vector<uint8_t> y(16, 0xEE);
+  fgq::ops::qconv_reference(p, 1, x.data(), &w, &mult, &bias, nullptr, y.data());
+  CHECK(y == std::vector<uint8_t>{1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 255, 0, 0, 0});
+}
+
+TEST_CASE("qconv reference: zero point 128 with padding", "[qconv]") {
+  // 3x3 ones over a 2x2 image padded by 1: every output sees all 4 pixels, and the 5 padding
+  // taps contribute nothing: (128-128) + (130-128) + (126-128) + (200-128) = 72.
+  QConvParams p = params(1, 2, 2, 1, 3, 3, 1, 1);
+  p.in_zero = 128;
+  p.out_type = QType::S8;
+  p.clamp_lo = -128, p.clamp_hi = 127;
+  std::vector<uint8_t> x = {128, 128, 128, 128, 130, 128, 128, 128,
+                            126, 128, 128, 128, 200, 128, 128, 128};
+  const std::vector<int8_t> w(9, 1);
+  const float mult = 1.f, bias = 0.f;
+  std::vector<uint8_t> y(16, 0xEE);
+  fgq::ops::qconv_reference(p, 1, x.data(), w.data(), &mult, &bias, nullptr, y.data());
+  CHECK(y == std::vector<uint8_t>{72, 0, 0, 0, 72, 0, 0, 0, 72, 0, 0, 0, 72, 0, 0, 0});
+  // mult -2: -144 saturates to -128; F32 output keeps it.
+  const float m2 = -2.f;
+  fgq::ops::qconv_reference(p, 1, x.data(), w.data(), &m2, &bias, nullptr, y.data());
+  CHECK(y[0] == uint8_t(int8_t(-128)));
+  p.out_type = QType::F32;
+  p.clamp_lo = -kInf, p.clamp_hi = kInf;
+  std::vector<float> f(4);
+  fgq::ops::qconv_reference(p, 1, x.data(), w.data(), &m2, &bias, nullptr, f.data());
+  CHECK(f == std::vector<float>{-144.f, -144.f, -144.f, -144.f});
+}
+
+TEST_CASE("qconv reference: ties round to even, clamp, residual", "[qconv]") {
+  // 1x1, 1 channel -> 1 channel, w = 1, mult 0.5: x = 1, 3, 5, 7 give 0.5, 1.5, 2.5, 3.5.
+  QConvParams p = params(1, 1, 4, 1, 1, 1);
+  p.out_type = QType::S8;
+  p.clamp_lo = -128, p.clamp_hi = 127;
+  const std::vector<uint8_t> x = {1, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 0, 7, 0, 0, 0};
+  const int8_t w = 1;
+  const float half = 0.5f, zero = 0.f;
+  std::vector<uint8_t> y(16, 0xEE);
+  fgq::ops::qconv_reference(p, 1, x.data(), &w, &half, &zero, nullptr, y.data());
+  CHECK((std::vector<int>{y[0], y[4], y[8], y[12]}) == std::vector<int>{0, 2, 2, 4});
+  // Negative: mult -0.5 gives -0.5, -1.5, -2.5, -3.5 -> 0, -2, -2, -4.
+  const float mhalf = -0.5f;
+  fgq::ops::qconv_reference(p, 1, x.data(), &w, &mhalf, &zero, nullptr, y.data());
+  CHECK((std::vector<int>{int8_t(y[0]), int8_t(y[4]), int8_t(y[8]), int8_t(y[12])}) ==
+        std::vector<int>{0, -2, -2, -4});
+  // Clamp [1, 2.2] (then rounding): 1, 2, 2, 2.
+  p.clamp_lo = 1.f, p.clamp_hi = 2.2f;
+  fgq::ops::qconv_reference(p, 1, x.data(), &w, &half, &zero, nullptr, y.data());
+  CHECK((std::vector<int>{y[0], y[4], y[8], y[12]}) == std::vector<int>{1, 2, 2, 2});
+  // Residual s8 (-3, 0, 10, 127) x 0.25 added before a ReLU, u8 output.
+  p.clamp_lo = 0, p.clamp_hi = 255, p.out_type = QType::U8;
+  p.has_residual = true, p.res_type = QType::S8, p.res_scale = 0.25f;
+  const std::vector<uint8_t> res = {uint8_t(int8_t(-3)), 0, 0, 0, 0, 0, 0, 0,
+                                    10, 0, 0, 0, 127, 0, 0, 0};
+  fgq::ops::qconv_reference(p, 1, x.data(), &w, &half, &zero, res.data(), y.data());
+  // 0.5 - 0.75 = -0.25 -> 0; 1.5; 2.5 + 2.5 = 5; 3.5 + 31.75 = 35.25 -> 35
+  CHECK((std::vector<int>{y[0], y[4], y[8], y[12]}) == std::vector<int>{0, 2, 5, 35});
+}
+
+TEST_CASE("qconv reference: u4 nibble order in, out and residual", "[qconv]") {
+  // C = 3 u4 channels (1, 2, 3) in one pixel: bytes 0x21, 0x03, padding 0.
+  QConvParams p = params(3, 1, 1, 3, 1, 1);
+  p.in_type = QType::U4;
+  p.out_type = QType::U4;
+  p.clamp_hi = 15;
+  const std::vector<uint8_t> x = {0x21, 0x03, 0x00, 0x00};
+  // out k0 = x0, k1 = x2, k2 = x1 + residual
+  const std::vector<int8_t> w = {1, 0, 0, 0, 0, 1, 0, 1, 0};
+  const std::vector<float> mult(3, 1.f), bias(3, 0.f);
+  p.has_residual = true, p.res_type = QType::U4, p.res_scale = 1.f;
+  const std::vector<uint8_t> res = {0x00, 0x05, 0x00, 0x00};  // channels 0, 0, 5
+  std::vector<uint8_t> y(4, 0xEE);
+  fgq::ops::qconv_reference(p, 1, x.data(), w.data(), mult.data(), bias.data(), res.data(),
+                            y.data());
+  CHECK(y == std::vector<uint8_t>{0x31, 0x07, 0x00, 0x00});
+  for (Isa isa : fgq::ops::supported_isas()) {
+    auto k = fgq::ops::make_qconv(isa, p, w.data(), mult.data(), bias.data());
+    Bytes scratch(std::max<size_t>(1, fgq::ops::qconv_scratch_bytes(*k, 1)));
+    std::vector<uint8_t> z(4, 0xEE);
+    fgq::ops::qconv_run(*k, 1, x.data(), res.data(), z.data(), scratch.data());
+    INFO(fgq::ops::isa_name(isa));
+    CHECK(z == y);
+  }
+}
+
+// The reference against conv2d_f32_naive on the dequantized values: the accumulator exactly
+// (F32 output, mult 1, bias 0, no clamp), then the whole epilogue in double within 1 LSB.
+TEST_CASE("qconv reference matches an independent float convolution", "[qconv]") {
+  std::mt19937 rng(7);
+  struct G {
+    int C, H, W, K, KH, KW, SH, SW, PT, PL, PB, PR, DH, DW;
+  };
+  const G shapes[] = {{3, 7, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+                      {5, 9, 6, 4, 3, 3, 2, 2, 0, 1, 2, 0, 1, 1},
+                      {4, 8, 8, 3, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},
+                      {17, 5, 4, 6, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},
+                      {2, 11, 10, 3, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1},
+                      {6, 6, 9, 7, 1, 5, 1, 2, 0, 2, 0, 1, 1, 1}};
+  for (const G& s : shapes)
+    for (QType in : {QType::U8, QType::U4}) {
+      Layer L;
+      QConvGeometry& g = L.p.g;
+      g.C = s.C, g.H = s.H, g.W = s.W, g.K = s.K, g.KH = s.KH, g.KW = s.KW, g.SH = s.SH,
+      g.SW = s.SW, g.PT = s.PT, g.PL = s.PL, g.PB = s.PB, g.PR = s.PR, g.DH = s.DH, g.DW = s.DW;
+      L.p.in_type = in;
+      L.p.in_zero = in == QType::U8 ? 128 : 7;
+      L.p.out_type = QType::F32;
+      L.p.clamp_lo = -kInf, L.p.clamp_hi = kInf;
+      fill_random(L, Weights::Full, rng);
+      const int OH = g.OH(), OW = g.OW();
+      // Dequantized NCHW input (x - zero) and float weights.
+      std::vector<float> xf(size_t(g.C) * g.H * g.W), wf(L.w.begin(), L.w.end());
+      const int64_t pb = fgq::ops::qpixel_bytes(in, g.C);
+      for (int c = 0; c < g.C; ++c)
+        for (int i = 0; i < g.H * g.W; ++i)
+          xf[size_t(c) * g.H * g.W + i] = float(get(in, L.x.data() + i * pb, c) - L.p.in_zero);
+      fgq::ops::Conv2dShape cs;
+      cs.C = g.C, cs.H = g.H, cs.W = g.W, cs.K = g.K, cs.KH = g.KH, cs.KW = g.KW;
+      cs.SH = g.SH, cs.SW = g.SW, cs.PT = g.PT, cs.PL = g.PL, cs.PB = g.PB, cs.PR = g.PR;
+      cs.DH = g.DH, cs.DW = g.DW;
+      std::vector<float> acc(size_t(g.K) * OH * OW);
+      fgq::ops::conv2d_f32_naive(cs, xf.data(), wf.data(), nullptr, nullptr, false, acc.data());
+
+      INFO(describe(L.p, 1));
+      // 1. The accumulator.
+      std::vector<float> ones(g.K, 1.f), zeros(g.K, 0.f), yf(acc.size());
+      fgq::ops::qconv_reference(L.p, 1, L.x.data(), L.w.data(), ones.data(), zeros.data(),
+                                nullptr, yf.data());
+      REQUIRE(yf == acc);
+      // 2. The epilogue: mult, bias, s8 residual, clamp, u8 output.
+      L.p.out_type = QType::U8;
+      L.p.clamp_lo = 3.f, L.p.clamp_hi = 200.f;
+      L.p.has_residual = true, L.p.res_type = QType::S8, L.p.res_scale = 0.375f;
+      L.res = random_act(QType::S8, int64_t(OH) * OW, g.K, -128, 127, 0, rng);
+      for (auto& m : L.mult) m *= 2;
+      const auto y = run_reference(L);
+      const int64_t ypb = fgq::ops::qpixel_bytes(QType::U8, g.K);
+      int worst = 0;
+      for (int k = 0; k < g.K; ++k)
+        for (int i = 0; i < OH * OW; ++i) {
+          double v = double(acc[size_t(k) * OH * OW + i]) * L.mult[k] + L.bias[k] +
+                     double(get(QType::S8, L.res.data() + i * ypb, k)) * L.p.res_scale;
+          v = std::min(200.0, std::max(3.0, v));
+          worst = std::max(worst, std::abs(int(std::lround(v)) - int(y[size_t(i * ypb + k)])));
+        }
+      CHECK(worst <= 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ISA paths against the reference.
+
+TEST_CASE("qconv paths are bit-exact: named shapes", "[qconv]") {
+  report_paths_once();
+  std::mt19937 rng(1234);
+  struct S {
+    QConvParams p;
+    int batch;
+  };
+  std::vector<S> cases;
+  // 1x1 (plain GEMM), odd channel counts, batch 3 with tiles across images.
+  cases.push_back({params(130, 5, 7, 100, 1, 1), 3});
+  cases.push_back({params(63, 7, 7, 33, 1, 1), 1});
+  cases.push_back({params(1, 1, 1, 1, 1, 1), 1});
+  cases.push_back({params(3, 13, 9, 17, 1, 1), 3});
+  // 3x3 pad 1, stride 2, 7x7 stride 2 (the first conv: C = 3, in_zero 128).
+  cases.push_back({params(17, 13, 9, 33, 3, 3, 1, 1), 1});
+  cases.push_back({params(64, 14, 14, 64, 3, 3, 2, 1), 1});
+  {
+    QConvParams p = params(3, 29, 29, 64, 7, 7, 2, 3);
+    p.in_zero = 128;
+    cases.push_back({p, 1});
+  }
+  // 1xN and Nx1, asymmetric padding, dilation 2.
+  {
+    QConvParams p = params(5, 9, 13, 5, 1, 5);
+    p.g.PL = 2, p.g.PR = 1;
+    cases.push_back({p, 3});
+    QConvParams q = params(17, 11, 6, 100, 3, 1);
+    q.g.PT = 0, q.g.PB = 2, q.g.SH = 2;
+    cases.push_back({q, 1});
+    QConvParams d = params(63, 9, 9, 17, 3, 3);
+    d.g.DH = d.g.DW = 2, d.g.PT = d.g.PL = 2, d.g.PB = 1, d.g.PR = 0;
+    cases.push_back({d, 1});
+  }
+  // Spatial 1x1 (a fully connected layer), batch 3.
+  cases.push_back({params(130, 1, 1, 100, 1, 1), 3});
+  // One big case: 56x56x64 -> 64 3x3.
+  cases.push_back({params(64, 56, 56, 64, 3, 3, 1, 1), 1});
+
+  int n = 0;
+  for (const S& s : cases) {
+    for (int variant = 0; variant < 4; ++variant) {
+      if (n > 0 && s.p.g.H == 56 && variant > 0) break;  // the big case once
+      Layer L;
+      L.p = s.p;
+      L.batch = s.batch;
+      // Variants: u8 -> u8 ReLU; u4 in -> s8 with u8 residual; u8 zero 128 -> u4 with s8
+      // residual; u8 -> f32 with u4 residual, no clamp.
+      if (variant == 1) {
+        L.p.in_type = QType::U4, L.p.in_zero = L.p.in_zero ? 8 : 0;
+        L.p.out_type = QType::S8, L.p.clamp_lo = -128, L.p.clamp_hi = 127;
+        L.p.has_residual = true, L.p.res_type = QType::U8, L.p.res_scale = 0.5f;
+      } else if (variant == 2) {
+        L.p.in_zero = 128;
+        L.p.out_type = QType::U4, L.p.clamp_lo = 0, L.p.clamp_hi = 15;
+        L.p.has_residual = true, L.p.res_type = QType::S8, L.p.res_scale = 0.0625f;
+      } else if (variant == 3) {
+        L.p.out_type = QType::F32, L.p.clamp_lo = -kInf, L.p.clamp_hi = kInf;
+        L.p.has_residual = true, L.p.res_type = QType::U4, L.p.res_scale = -1.5f;
+      }
+      fill_random(L, (n++ % 2) ? Weights::Ternary : Weights::Full, rng);
+      check_all_isas(L);
+    }
+  }
+}
+
+TEST_CASE("qconv paths are bit-exact: random shapes", "[qconv]") {
+  report_paths_once();
+  std::mt19937 rng(42);
+  const int Cs[] = {1, 3, 5, 17, 63, 130, 4, 8, 64};
+  const int Ks[] = {1, 5, 17, 33, 100, 16, 64, 80};
+  const int kernels[][2] = {{1, 1}, {3, 3}, {7, 7}, {1, 3}, {3, 1}, {1, 5}, {5, 5}, {2, 2}};
+  const int sizes[][2] = {{1, 1}, {7, 7}, {13, 9}, {5, 11}, {2, 3}, {8, 8}};
+  const QType outs[] = {QType::U8, QType::S8, QType::U4, QType::F32};
+  const QType ress[] = {QType::U8, QType::S8, QType::U4};
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  int done = 0;
+  for (int attempt = 0; done < 300 && attempt < 20000; ++attempt) {
+    Layer L;
+    QConvGeometry& g = L.p.g;
+    g.C = Cs[pick(9)], g.K = Ks[pick(8)];
+    const auto& kk = kernels[pick(8)];
+    g.KH = kk[0], g.KW = kk[1];
+    const auto& hw = sizes[pick(6)];
+    g.H = hw[0], g.W = hw[1];
+    g.SH = 1 + pick(2), g.SW = pick(4) ? g.SH : 1 + pick(2);
+    g.DH = pick(4) ? 1 : 2, g.DW = pick(4) ? g.DH : 3 - g.DH;
+    g.PT = pick(3), g.PB = pick(3), g.PL = pick(3), g.PR = pick(3);
+    if (pick(3) == 0) g.PT = g.PB = g.PL = g.PR = 0;
+    if (g.H + g.PT + g.PB < g.DH * (g.KH - 1) + 1 || g.W + g.PL + g.PR < g.DW * (g.KW - 1) + 1)
+      continue;
+    L.batch = pick(3) ? 1 : 3;
+    const int64_t macs = int64_t(L.batch) * g.OH() * g.OW() * g.K * g.C * g.KH * g.KW;
+    if (macs > 1500000) continue;
+    L.p.in_type = pick(3) ? QType::U8 : QType::U4;
+    L.p.in_zero = pick(2) ? 0 : L.p.in_type == QType::U8 ? 128 : 8;
+    if (pick(5) == 0) L.p.in_zero = L.p.in_type == QType::U8 ? 255 : 15;
+    L.p.out_type = outs[pick(4)];
+    switch (pick(4)) {  // clamps: ReLU, the type's range, a narrow window, none
+      case 0: L.p.clamp_lo = 0, L.p.clamp_hi = kInf; break;
+      case 1: L.p.clamp_lo = -128, L.p.clamp_hi = 255; break;
+      case 2: L.p.clamp_lo = -3.5f, L.p.clamp_hi = 6.25f; break;
+      default: L.p.clamp_lo = -kInf, L.p.clamp_hi = kInf; break;
+    }
+    L.p.has_residual = pick(2);
+    L.p.res_type = ress[pick(3)];
+    L.p.res_scale = pick(2) ? 0.75f : -0.03125f;
+    fill_random(L, pick(2) ? Weights::Ternary : Weights::Full, rng);
+    if (pick(4) == 0)  // exact halves: ties must round to even everywhere
+      for (int k = 0; k < g.K; ++k) L.mult[k] = 0.5f, L.bias[k] = float(k % 3);
+    check_all_isas(L);
+    ++done;
+  }
+  CHECK(done == 300);
+}
+
+TEST_CASE("qconv paths: int16 saturation would show (all-255 input, +-127 weights)", "[qconv]") {
+  // Pairs of 255 * 127 sum to 64770 > 32767: a vpmaddubsw path would saturate.
+  for (int wsign : {1, -1}) {
+    Layer L;
+    L.p = params(64, 6, 6, 32, 3, 3, 1, 1);
+    L.p.out_type = QType::F32, L.p.clamp_lo = -kInf, L.p.clamp_hi = kInf;
+    std::mt19937 rng(3);
+    fill_random(L, Weights::Full, rng);
+    std::fill(L.x.begin(), L.x.end(), 255);
+    for (size_t i = 0; i < L.w.size(); ++i) L.w[i] = int8_t(wsign * ((i % 7) ? 127 : -128));
+    std::fill(L.mult.begin(), L.mult.end(), 1.f);
+    check_all_isas(L);
+  }
+}
+
+TEST_CASE("qconv paths: same bytes on 1 and 2 threads", "[qconv]") {
+  std::mt19937 rng(99);
+  Layer L;
+  L.p = params(40, 9, 9, 200, 3, 3, 1, 1);
+  L.batch = 3;
+  fill_random(L, Weights::Ternary, rng);
+  const auto ref = run_reference(L);
+  for (Isa isa : fgq::ops::supported_isas())
+    for (int threads : {1, 2}) {
+      tbb::task_arena arena(threads);
+      std::vector<uint8_t> got;
+      bool guard = false;
+      arena.execute([&] { got = run_isa(isa, L, guard); });
+      INFO(fgq::ops::isa_name(isa) << " threads " << threads);
+      CHECK(got == ref);
+    }
+}
+
+TEST_CASE("qconv paths: the output may overwrite a residual of the same type", "[qconv]") {
+  std::mt19937 rng(5);
+  for (QType t : {QType::U8, QType::S8, QType::U4}) {
+    Layer L;
+    L.p = params(24, 7, 7, 70, 3, 3, 1, 1);
+    L.batch = 2;
+    L.p.out_type = t, L.p.has_residual = true, L.p.res_type = t, L.p.res_scale = 0.5f;
+    L.p.clamp_lo = -128, L.p.clamp_hi = 255;
+    fill_random(L, Weights::Full, rng);
+    const auto ref = run_reference(L);
+    for (Isa isa : fgq::ops::supported_isas()) {
+      auto k = fgq::ops::make_qconv(isa, L.p, L.w.data(), L.mult.data(), L.bias.data());
+      Bytes scratch(std::max<size_t>(1, fgq::ops::qconv_scratch_bytes(*k, L.batch)));
+      std::vector<uint8_t> inout = L.res;  // residual in, output out
+      fgq::ops::qconv_run(*k, L.batch, L.x.data(), inout.data(), inout.data(), scratch.data());
+      inout.resize(ref.size());
+      INFO(fgq::ops::isa_name(isa) << " " << fgq::ops::qtype_name(t));
+      CHECK(inout == ref);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract.
+
+TEST_CASE("make_qconv rejects out-of-contract parameters", "[qconv]") {
+  const std::vector<int8_t> w(64 * 64 * 9, 1);
+  const std::vector<float> mult(64, 1.f), bias(64, 0.f);
+  const QConvParams good = params(8, 5, 5, 4, 3, 3, 1, 1);
+  CHECK_NOTHROW(fgq::ops::make_qconv(Isa::Scalar, good, w.data(), mult.data(), bias.data()));
+  auto bad = [&](auto edit, const char* what) {
+    QConvParams p = good;
+    std::vector<float> m = mult, b = bias;
+    edit(p, m, b);
+    INFO(what);
+    CHECK_THROWS_AS(fgq::ops::make_qconv(Isa::Scalar, p, w.data(), m.data(), b.data()),
+                    fgq::Error);
+  };
+  using P = QConvParams;
+  using V = std::vector<float>;
+  bad([](P& p, V&, V&) { p.g.C = 0; }, "C = 0");
+  bad([](P& p, V&, V&) { p.g.K = 0; }, "K = 0");
+  bad([](P& p, V&, V&) { p.g.H = 0; }, "H = 0");
+  bad([](P& p, V&, V&) { p.g.KW = 0; }, "KW = 0");
+  bad([](P& p, V&, V&) { p.g.SH = 0; }, "SH = 0");
+  bad([](P& p, V&, V&) { p.g.DW = 0; }, "DW = 0");
+  bad([](P& p, V&, V&) { p.g.PL = -1; }, "PL = -1");
+  bad([](P& p, V&, V&) { p.g.PT = p.g.PB = 0, p.g.H = 2; }, "kernel taller than the input");
+  bad([](P& p, V&, V&) { p.in_type = QType::S8; }, "s8 input");
+  bad([](P& p, V&, V&) { p.in_type = QType::F32; }, "f32 input");
+  bad([](P& p, V&, V&) { p.in_zero = 256; }, "in_zero 256");
+  bad([](P& p, V&, V&) { p.in_zero = -1; }, "in_zero -1");
+  bad([](P& p, V&, V&) { p.in_type = QType::U4, p.in_zero = 16; }, "u4 in_zero 16");
+  bad([](P& p, V&, V&) { p.has_residual = true, p.res_type = QType::F32; }, "f32 residual");
+  bad([](P& p, V&, V&) { p.has_residual = true, p.res_scale = NAN; }, "NaN res_scale");
+  bad([](P& p, V&, V&) { p.out_type = QType(7); }, "bad out_type");
+  bad([](P& p, V&, V&) { p.clamp_lo = 5, p.clamp_hi = 4; }, "clamp_lo > clamp_hi");
+  bad([](P& p, V&, V&) { p.clamp_lo = NAN; }, "NaN clamp");
+  bad([](P&, V& m, V&) { m[3] = kInf; }, "infinite mult");
+  bad([](P&, V&, V& b) { b[1] = NAN; }, "NaN bias");
+  for (Isa isa : {Isa::Avx2, Isa::Avx512Vnni})
+    if (!fgq::ops::cpu_supports(isa))
+      CHECK_THROWS_AS(fgq::ops::make_qconv(isa, good, w.data(), mult.data(), bias.data()),
+                      fgq::Error);
+  // A message names the problem.
+  QConvParams p = good;
+  p.in_zero = 300;
+  try {
+    fgq::ops::make_qconv(Isa::Scalar, p, w.data(), mult.data(), bias.data());
+    FAIL("no error");
+  } catch (const fgq::Error& e) {
+    CHECK(std::string(e.what()).find("zero point 300") != std::string::npos);
+  }
+}
+
+TEST_CASE("qconv accessors and run-time checks", "[qconv]") {
+  QConvParams p = params(8, 5, 5, 4, 3, 3, 2, 1);
+  p.in_type = QType::U4;
+  const std::vector<int8_t> w(4 * 8 * 9, 1);
+  const std::vector<float> mult(4, 1.f), bias(4, 0.f);
+  for (Isa isa : fgq::ops::supported_isas()) {
+    auto k = fgq::ops::make_qconv(isa, p, w.data(), mult.data(), bias.data());
+    CHECK(fgq::ops::qconv_isa(*k) == isa);
+    CHECK(fgq::ops::qconv_params(*k).g.K == 4);
+    CHECK(fgq::ops::qconv_macs(*k, 2) == int64_t(2) * 3 * 3 * 4 * 8 * 9);
+    CHECK(fgq::ops::qconv_packed_bytes(*k) >= size_t(4 * 8 * 9));
+    CHECK(fgq::ops::qconv_scratch_bytes(*k, 2) >= size_t(2 * 25 * 8));  // u4 unpacked
+    std::vector<uint8_t> x(2 * 25 * 4, 0x11), y(2 * 9 * 4), r(2 * 9 * 4);
+    CHECK_THROWS_AS(fgq::ops::qconv_run(*k, 1, x.data(), nullptr, y.data(), nullptr), fgq::Error);
+    Bytes scratch(fgq::ops::qconv_scratch_bytes(*k, 2));
+    CHECK_THROWS_AS(fgq::ops::qconv_run(*k, 0, x.data(), nullptr, y.data(), scratch.data()),
+                    fgq::Error);
+    CHECK_THROWS_AS(fgq::ops::qconv_run(*k, 1, x.data(), r.data(), y.data(), scratch.data()),
+                    fgq::Error);
+    CHECK_NOTHROW(fgq::ops::qconv_run(*k, 2, x.data(), nullptr, y.data(), scratch.data()));
+  }
+  // A u8 input needs no scratch on the u8 paths.
+  p.in_type = QType::U8;
+  auto k = fgq::ops::make_qconv(Isa::Scalar, p, w.data(), mult.data(), bias.data());
+  CHECK(fgq::ops::qconv_scratch_bytes(*k, 4) == 0);
+}
