@@ -82,6 +82,10 @@ bool evaluate(const EvalSetup& s, const std::atomic<bool>& stop, Accuracy& acc,
         load_image(images[b->first + i].path, *s.pre, b->pixels.data() + i * per_image);
       } catch (const Error& e) {
         b->errors[i] = e.what();
+      } catch (const std::exception& e) {  // OpenCV or allocation failure on this one image
+        std::string what = e.what();
+        what = what.substr(0, what.find('\n'));
+        b->errors[i] = images[b->first + i].path + ": cannot decode image (" + what + ")";
       }
     });
     return b;
@@ -94,7 +98,10 @@ bool evaluate(const EvalSetup& s, const std::atomic<bool>& stop, Accuracy& acc,
       const LabeledImage& img = images[b->first + i];
       if (!b->errors[i].empty()) {
         progress.message("warning: " + b->errors[i] + ", skipped");
-        acc.add_skipped(img.name);
+        // The report keeps the reason without the path (the record names the file).
+        const std::string& e = b->errors[i];
+        const std::string prefix = img.path + ": ";
+        acc.add_skipped(img.name, e.compare(0, prefix.size(), prefix) == 0 ? e.substr(prefix.size()) : e);
         continue;
       }
       if (kept.size() != size_t(i))

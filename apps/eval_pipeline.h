@@ -2,7 +2,9 @@
 // fgq-run's evaluation loop: decoding overlaps inference in a tbb::parallel_pipeline
 //   serial reader (next batch of image indices) -> parallel decode + preprocess into the batch
 //   buffer -> serial inference + scoring, in order
-// with a few batches in flight. Images that cannot be decoded are skipped with one warning line.
+// with a few batches in flight. Images that cannot be decoded (or are damaged: truncated or
+// corrupt JPEGs, see load_image) are skipped with one warning line naming the file and the
+// reason, and counted in acc with the reason.
 #include <atomic>
 #include <functional>
 #include <vector>

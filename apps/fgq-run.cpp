@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -40,6 +41,7 @@ namespace {
 
 struct Options {
   std::string model, imagenet, labels, synsets, json_path, shard, save_quant, export_qdq, dump_inputs;
+  std::string qdq_form = "exact";
   int limit = 0, batch = 8, threads = 0;
   bool quiet = false;
   fgq::app::PreprocessFlags pf;
@@ -73,13 +75,23 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// --shard auto is resolved while the options are parsed (the --shard option's transform in
+// main), so o.shard and the report hold the resolved "i/n"; a failure is kept here and reported
+// by select_images like any other bad --shard (one line, exit code 2).
+std::string g_shard_auto_error;
+
 // --limit first, then --shard: the shards of one limited run partition the same images.
 std::vector<fgq::LabeledImage> select_images(std::vector<fgq::LabeledImage> all, const Options& o) {
   if (o.limit > 0 && size_t(o.limit) < all.size()) all.resize(o.limit);
+  if (!g_shard_auto_error.empty()) throw fgq::Error(g_shard_auto_error);
   if (o.shard.empty()) return all;
   const fgq::Shard shard = fgq::parse_shard(o.shard, "--shard");
   std::vector<fgq::LabeledImage> part;
   for (size_t k = shard.index; k < all.size(); k += shard.count) part.push_back(std::move(all[k]));
+  // More shards than images is allowed (a fixed array size for any --limit): an empty report.
+  if (part.empty())
+    std::fprintf(stderr, "fgq-run: warning: shard %s has no images (%zu images in %d shards)\n",
+                 o.shard.c_str(), all.size(), shard.count);
   return part;
 }
 
@@ -97,6 +109,12 @@ json options_json(const Options& o, const fgq::Preprocess& pre) {
 
 int run(const Options& o) {
   const auto t_load = std::chrono::steady_clock::now();
+  // Where the results go, before any work: a typo in a folder must not cost the evaluation.
+  fgq::app::check_output_path("--json", o.json_path);
+  fgq::app::check_output_path("--save-quant", o.save_quant);
+  fgq::app::check_output_path("--export-qdq", o.export_qdq);
+  fgq::app::check_output_path("--dump-inputs", o.dump_inputs);
+  if (!o.dump_inputs.empty()) fgq::app::check_output_path("--dump-inputs", o.dump_inputs + ".txt");
   // The dataset first: a wrong folder should not wait for a model load.
   fgq::Dataset ds = fgq::discover_dataset(o.imagenet, {o.labels, o.synsets});
   const std::vector<fgq::LabeledImage> images = select_images(ds.images, o);
@@ -115,6 +133,12 @@ int run(const Options& o) {
     quant_info = json::parse(saved->second, nullptr, /*allow_exceptions=*/false);
   }
   const bool quantized = quantize || fgq::has_fake_quant(g) || fgq::has_integer_ops(g);
+  // Options that need a quantized network, refused before quantization or evaluation starts.
+  fgq::app::check_run_mode(o.qf, quantized);
+  if (!o.export_qdq.empty() && !quantized)
+    fgq::fail("--export-qdq", "needs a quantized model (--quant fgq, or a saved one)");
+  // Every label a class of the network, also before the long work.
+  fgq::app::check_labels(g, images);
   if (quantize) {
     const auto t_q = std::chrono::steady_clock::now();
     int n_calib = 0;
@@ -122,7 +146,8 @@ int run(const Options& o) {
     const fgq::QuantReport r = fgq::quantize_graph(g, o.qf.q, calib.data(), n_calib);
     quant_s = seconds_since(t_q);
     quant_info = fgq::app::quant_json(r, o.qf, n_calib);
-    g.metadata[kQuantMetadata] = quant_info.dump();
+    // Not UTF-8 (e.g. a --calib folder name) must not throw away the quantization just done.
+    g.metadata[kQuantMetadata] = quant_info.dump(-1, ' ', false, json::error_handler_t::replace);
     if (!o.quiet)
       std::fprintf(stderr, "fgq-run: FGQ N=%d, %d-bit activations, %d calibration images: "
                            "weight sparsity %.3f, %lld of %lld groups folded to level 0, %.1f s\n",
@@ -136,12 +161,15 @@ int run(const Options& o) {
   if (quantize && !o.save_quant.empty())  // the integer network, or the calibration graph
     fgq::export_onnx_file(run.integer ? fgq::make_run_graph(g, fgq::RunMode::Integer).graph : g, o.save_quant);
   if (!o.export_qdq.empty()) {
-    if (!quantized) fgq::fail("--export-qdq", "needs a quantized model (--quant fgq, or a saved one)");
-    fgq::export_qdq_onnx_file(fgq::make_run_graph(g, fgq::RunMode::Integer).graph, o.export_qdq);
+    fgq::export_qdq_onnx_file(fgq::make_run_graph(g, fgq::RunMode::Integer).graph, o.export_qdq,
+                              o.qdq_form == "fusable" ? fgq::QdqForm::Fusable : fgq::QdqForm::Exact);
   }
   if (!o.quiet) std::fprintf(stderr, "fgq-run: %s\n", fgq::app::pipeline_line(run, mode, quantized).c_str());
 
-  fgq::Executor exec(run.graph, o.batch);
+  // Batch buffers (the executor's arena, the decode batches) for the images there are, not for
+  // --batch 1024 when 3 images are evaluated.
+  const int batch = static_cast<int>(std::clamp<size_t>(images.size(), 1, static_cast<size_t>(o.batch)));
+  fgq::Executor exec(run.graph, batch);
   fgq::app::check_model_fits(exec, pre, images, model_path);
   const fgq::Graph& eg = exec.graph();
   const bool ends_in_softmax = !eg.nodes.empty() && eg.nodes.back().op == "Softmax";
@@ -149,7 +177,7 @@ int run(const Options& o) {
   if (!o.quiet)
     std::fprintf(stderr, "fgq-run: %s, %zu images (%s, %s), batch %d, %d threads\n",
                  model_path.c_str(), images.size(), ds.layout.c_str(), ds.labels_file.c_str(),
-                 o.batch, o.threads);
+                 batch, o.threads);
 
   fgq::Accuracy acc;
   fgq::Progress progress(static_cast<int64_t>(images.size()), isatty(STDERR_FILENO) != 0, o.quiet);
@@ -209,23 +237,50 @@ int main(int argc, char** argv) {
   cli.add_option("--labels", o.labels, "labels file, 'NAME INDEX' per line (flat layout)");
   cli.add_option("--synsets", o.synsets, "synset_words.txt: line i = class i (ImageFolder layout)");
   fgq::app::add_preprocess_options(cli, o.pf);
-  cli.add_option("--limit", o.limit, "evaluate only the first N images")->check(CLI::PositiveNumber);
-  cli.add_option("--shard", o.shard,
+  cli.add_option("--limit", o.limit, "evaluate only the first N images")
+      ->check(fgq::app::whole_number(1, INT_MAX));
+  CLI::Option* shard_count = nullptr;  // read by --shard's transform, whatever the order
+  CLI::Option* shard = cli.add_option("--shard", o.shard,
                  "i/n: evaluate images whose index % n == i (after --limit); fgq-merge combines "
-                 "the shards' --json reports");
-  cli.add_option("--batch", o.batch, "images per inference batch")->check(CLI::Range(1, 1024));
+                 "the shards' --json reports. auto: the shard of this Slurm array task or "
+                 "Kubernetes Indexed Job (scripts/cluster/README.md)")
+      ->transform([&](std::string text) {
+        const std::string count = shard_count->count() ? shard_count->results().back() : "";
+        if (text != "auto" && count.empty()) return text;  // i/n: checked by select_images
+        try {
+          std::string how;
+          text = fgq::shard_text(fgq::resolve_shard(text, count, "--shard", &how));
+          if (!how.empty() && !cli.count("--quiet"))
+            std::fprintf(stderr, "fgq-run: --shard auto: %s (%s)\n", text.c_str(), how.c_str());
+        } catch (const fgq::Error& e) {
+          g_shard_auto_error = e.what();
+        }
+        return text;
+      });
+  shard_count = cli.add_option("--shard-count", "N: the number of shards for --shard auto (default "
+                               "$FGQ_SHARD_COUNT; a Slurm array's own size otherwise). Then task id "
+                               "i runs shard i/N. Kubernetes: spec.completions")
+      ->type_name("N")
+      ->needs(shard);
+  cli.add_option("--batch", o.batch, "images per inference batch")
+      ->check(fgq::app::whole_number(1, 1024));
   cli.add_option("--threads", o.threads, "worker threads (default: all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(fgq::app::whole_number(1, 1024));
   cli.add_option("--json", o.json_path, "write a JSON report (per-image results) to FILE");
   cli.add_flag("--quiet", o.quiet, "no progress or info lines (warnings and the summary remain)");
   fgq::app::add_quant_options(cli, o.qf);  // FGQ quantization at load time
   cli.add_option("--save-quant", o.save_quant,
                  "write the quantized model to FILE (ONNX with fgq-domain ops: the integer "
-                 "pipeline's, or FakeQuant nodes with --simulate); a later --model FILE runs it "
+                 "pipeline's, or the FakeQuant calibration graph with --fake-quant); a later --model FILE runs it "
                  "without calibrating again");
   cli.add_option("--export-qdq", o.export_qdq,
                  "write the integer network as a standard ONNX QDQ model to FILE (for ONNX "
                  "Runtime: scripts/compare_ort.sh)");
+  cli.add_option("--qdq-form", o.qdq_form,
+                 "exact: the network fgq runs (ONNX Runtime keeps a residual block's last conv in "
+                 "float) | fusable: requantize before each residual Add so ONNX Runtime fuses "
+                 "everything (one more rounding per block; for speed comparisons)")
+      ->check(CLI::IsMember({"exact", "fusable"}));
   cli.add_option("--dump-inputs", o.dump_inputs,
                  "write the preprocessed images as raw float32 to FILE and 'name label' lines to "
                  "FILE.txt, in evaluation order");
@@ -237,6 +292,11 @@ int main(int argc, char** argv) {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return cli.exit(e) == 0 ? 0 : 1;  // --help is 0; every usage error is 1
+  }
+  // Options that would do nothing are an error, not silently ignored.
+  if (const std::string unused = fgq::app::unused_quant_options(cli, o.qf); !unused.empty()) {
+    std::fprintf(stderr, "fgq-run: %s\n", unused.c_str());
+    return 1;
   }
   fgq::app::finish_quant_flags(o.qf);
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, o.threads);

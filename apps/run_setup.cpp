@@ -1,7 +1,14 @@
 #include "run_setup.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
+#include <charconv>
+#include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include <tbb/parallel_for.h>
@@ -16,11 +23,34 @@ using nlohmann::json;
 
 namespace fgq::app {
 
+namespace {
+// The largest group size quantize_graph accepts (quant/quantize.cpp, validate()): checked here
+// too so that a bad --group fails before the calibration images are loaded.
+constexpr int kMaxGroup = 1 << 16;
+}  // namespace
+
+CLI::Validator whole_number(int64_t lo, int64_t hi) {
+  const std::string range = std::to_string(lo) + " to " + std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) -> std::string {
+        int64_t v = 0;
+        const char* b = text.data();
+        const char* e = b + text.size();
+        const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        const auto [end, ec] = std::from_chars(b, e, v);
+        if (!digits || ec != std::errc() || end != e || v < lo || v > hi)
+          return "must be a whole number from " + range + ", got '" + text + "'";
+        return "";
+      },
+      "INT in " + range);
+}
+
 void add_preprocess_options(CLI::App& cli, PreprocessFlags& f) {
+  // Bounded: every decoded image is resized to about resize^2 pixels before the crop.
   cli.add_option("--resize", f.resize, "resize the shorter side to N, then centre-crop")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxImageSide));
   cli.add_option("--crop", f.crop, "crop size (default: the model's input size)")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxImageSide));
   cli.add_flag("--plain-resize", f.plain_resize, "resize straight to crop x crop");
 }
 
@@ -41,7 +71,7 @@ Preprocess model_preprocess(const Graph& g, const std::string& model_path, const
 
 void add_quant_options(CLI::App& cli, QuantFlags& f) {
   cli.add_option("--quant", f.quant, "none | fgq")->check(CLI::IsMember({"none", "fgq"}));
-  cli.add_option("--group", f.q.group, "FGQ group size N")->check(CLI::PositiveNumber);
+  cli.add_option("--group", f.q.group, "FGQ group size N")->check(whole_number(1, kMaxGroup));
   cli.add_option("--act-bits", f.q.act_bits, "activation bits: 8 | 4 | 0 (FP32)")
       ->check(CLI::IsMember({0, 4, 8}));
   cli.add_option("--threshold", f.q.threshold, "ternary threshold: exact | twn")
@@ -56,7 +86,7 @@ void add_quant_options(CLI::App& cli, QuantFlags& f) {
                  "calibration images (default ${FGQ_DATA:-<repo>/../shared}/data/imagenet/calib)");
   cli.add_option("--calib-count", f.calib_count,
                  "use N calibration images, evenly spread over the sorted folder")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, INT_MAX));
   cli.add_option("--correction", f.q.correction,
                  "statistics correction: fp32 (match the FP32 network's channel mean and "
                  "variance) | mean (its mean only) | bn (re-estimate BatchNorm)")
@@ -65,13 +95,13 @@ void add_quant_options(CLI::App& cli, QuantFlags& f) {
   cli.add_flag("--ternarize-last", f.q.ternarize_last, "ternarize the classifier too (default: 8-bit)");
   cli.add_flag("--no-gptq", f.no_gptq, "ternarize by weight error only (no GPTQ compensation)");
   cli.add_option("--gptq-samples", f.q.gptq_samples, "input patches per layer for GPTQ's Hessian")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, INT_MAX));
   cli.add_flag("--no-stats-correction", f.no_stats_correction,
                "skip the per-channel statistics correction");
   cli.add_option("--fold-levels", f.q.fold_levels,
                  "fold each ternary layer's group scales into this many int8 levels per output "
                  "channel (0: exact float scales, simulation only)")
-      ->check(CLI::Range(0, 127));
+      ->check(whole_number(0, 127));
   cli.add_flag("--simulate", f.q.simulate,
                "integer-exact simulation: the integer network with its convolutions on the FP32 "
                "kernels (same numbers as the integer kernels, on independent code)");
@@ -84,6 +114,53 @@ void finish_quant_flags(QuantFlags& f) {
   f.q.stats_correction = !f.no_stats_correction;
   f.q.gptq = !f.no_gptq;
   if (f.calib_dir.empty()) f.calib_dir = default_calib_dir();
+}
+
+std::string unused_quant_options(const CLI::App& cli, const QuantFlags& f) {
+  auto given = [&](const char* name) {
+    const CLI::Option* o = cli.get_option_no_throw(name);
+    return o != nullptr && o->count() > 0;
+  };
+  if (!f.enabled())
+    for (const char* name : {"--group", "--act-bits", "--threshold", "--act-calib", "--percentile",
+                             "--pow2-scales", "--calib", "--calib-count", "--correction",
+                             "--ternarize-first", "--ternarize-last", "--no-gptq", "--gptq-samples",
+                             "--no-stats-correction", "--fold-levels", "--save-quant"})
+      if (given(name)) return std::string(name) + " needs --quant fgq (without it nothing is quantized)";
+  if (given("--percentile") && f.q.act_calib != "percentile")
+    return "--percentile needs --act-calib percentile";
+  if (given("--gptq-samples") && f.no_gptq) return "--gptq-samples does nothing with --no-gptq";
+  if (given("--correction") && f.no_stats_correction)
+    return "--correction does nothing with --no-stats-correction";
+  if (f.fake_quant && f.q.simulate) return "--simulate and --fake-quant exclude each other";
+  return "";
+}
+
+void check_run_mode(const QuantFlags& f, bool quantized) {
+  if (quantized) return;
+  if (f.q.simulate) fail("--simulate", "needs a quantized model (--quant fgq, or a saved one)");
+  if (f.fake_quant) fail("--fake-quant", "needs a quantized model (--quant fgq, or a saved one)");
+}
+
+void check_output_path(const std::string& option, const std::string& path) {
+  if (path.empty()) return;
+  const fs::path p(path);
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) fail(option, path + ": is a folder, not a file");
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  if (!fs::is_directory(dir, ec)) fail(option, path + ": folder " + dir.string() + " does not exist");
+  // Whether a file can be created there (permissions, read-only file systems, root or not):
+  // create one. The writers write a temporary file next to the destination and rename it.
+  const std::string probe = (dir / (".fgq-write-test." + std::to_string(getpid()))).string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    if (err != EEXIST)
+      fail(option, path + ": cannot create files in " + dir.string() + " (" + std::strerror(err) + ")");
+  } else {
+    ::close(fd);
+    ::unlink(probe.c_str());
+  }
 }
 
 std::string default_calib_dir() {
@@ -183,6 +260,17 @@ json preprocess_json(const Preprocess& pre) {
           {"plain_resize", pre.plain_resize}};
 }
 
+namespace {
+
+void check_classes(int64_t classes, const std::vector<LabeledImage>& images) {
+  for (const auto& img : images)
+    if (img.label < 0 || img.label >= classes)
+      fail(img.name, "label " + std::to_string(img.label) + " is outside the model's " +
+                         std::to_string(classes) + " classes");
+}
+
+}  // namespace
+
 void check_model_fits(const Executor& ex, const Preprocess& pre,
                       const std::vector<LabeledImage>& images, const std::string& model) {
   const Shape& in = ex.input_shape();
@@ -190,11 +278,19 @@ void check_model_fits(const Executor& ex, const Preprocess& pre,
     fail(model, "input is " + shape_str(in) + ", but images are preprocessed to 3x" +
                     std::to_string(pre.input_size) + "x" + std::to_string(pre.input_size) +
                     " (see --crop)");
-  const int64_t classes = numel(ex.output_shape(0, 1));
-  for (const auto& img : images)
-    if (img.label >= classes)
-      fail(img.name, "label " + std::to_string(img.label) + " is outside the model's " +
-                         std::to_string(classes) + " classes");
+  check_classes(numel(ex.output_shape(0, 1)), images);
+}
+
+void check_labels(const Graph& g, const std::vector<LabeledImage>& images) {
+  if (g.outputs.empty()) return;
+  const Shape& out = g.values[g.outputs[0]].shape;
+  if (out.size() < 2) return;
+  int64_t classes = 1;
+  for (size_t i = 1; i < out.size(); ++i) {
+    if (out[i] <= 0) return;  // not known before the executor plans it
+    classes *= out[i];
+  }
+  check_classes(classes, images);
 }
 
 }  // namespace fgq::app

@@ -162,6 +162,30 @@ std::optional<Tensor> eval_gather(const Graph& g, const Node& n, const Shape& ou
   return y;
 }
 
+template <class T>
+std::vector<T> slice(const std::vector<T>& x, const Shape& xs, const SliceParams& p) {
+  std::vector<int64_t> xstride(xs.size(), 1);
+  for (size_t k = xs.size(); k-- > 1;) xstride[k - 1] = xstride[k] * xs[k];
+  const int64_t n = numel(p.counts);
+  std::vector<T> y(static_cast<size_t>(n));
+  for (int64_t o = 0; o < n; ++o) {
+    int64_t rem = o, src = 0;
+    for (size_t k = xs.size(); k-- > 0;) {
+      src += (p.starts[k] + (rem % p.counts[k]) * p.steps[k]) * xstride[k];
+      rem /= p.counts[k];
+    }
+    y[o] = x[src];
+  }
+  return y;
+}
+
+std::optional<Tensor> eval_slice(const Graph& g, const Node& n, const Shape& out) {
+  const Tensor& x = input(g, n, 0);
+  const SliceParams p = slice_params(g, n, x.shape);
+  if (x.dtype == DType::F32) return Tensor::f32(out, slice(x.f, x.shape, p));
+  return Tensor::i64(out, slice(x.i, x.shape, p));
+}
+
 std::optional<Tensor> eval_cast(const Graph& g, const Node& n, const Shape& out) {
   const Tensor& x = input(g, n, 0);
   const bool to_float = n.attrs.i("to", 0) == 1;
@@ -209,9 +233,17 @@ std::optional<Tensor> evaluate_constant(Graph& g, const Node& n) {
   for (int in : n.inputs)
     if (in >= 0 && !g.values[in].is_const()) return std::nullopt;
   static const char* const kOps[] = {"Identity", "Dropout", "Reshape", "Flatten", "Squeeze",
-                                     "Unsqueeze", "Transpose", "Concat", "Gather", "Cast",
-                                     "Add", "Sub", "Mul", "Div"};
+                                     "Unsqueeze", "Transpose", "Concat", "Gather", "Slice",
+                                     "Cast", "Add", "Sub", "Mul", "Div"};
   if (std::find(std::begin(kOps), std::end(kOps), op) == std::end(kOps)) return std::nullopt;
+  // Ops that compute on the elements read float or int64 ones; the integer pipeline's constants
+  // (u8, s8, i32, ternary codes) only move through relabelling ops (Reshape, Identity, ...).
+  const bool relabels = op == "Identity" || op == "Dropout" || op == "Reshape" || op == "Flatten" ||
+                        op == "Squeeze" || op == "Unsqueeze";
+  if (!relabels)
+    for (int in : n.inputs)
+      if (in >= 0 && g.values[in].constant->dtype != DType::F32 && g.values[in].constant->dtype != DType::I64)
+        return std::nullopt;
   // A batch-dependent reshape target has no constant meaning when the data is constant.
   if (op == "Reshape" && contains_batch_dim(input(g, n, 1))) return std::nullopt;
   infer_node_shapes(g, n);  // validates attributes and input shapes, gives the output shape
@@ -231,6 +263,7 @@ std::optional<Tensor> evaluate_constant(Graph& g, const Node& n) {
   if (op == "Concat") return eval_concat(g, n, out);
   if (op == "Gather") return eval_gather(g, n, out);
   if (op == "Cast") return eval_cast(g, n, out);
+  if (op == "Slice") return eval_slice(g, n, out);
   return relabel(input(g, n, 0), out);
 }
 

@@ -28,7 +28,7 @@ struct QMeaning {
 
 class QdqWriter {
  public:
-  explicit QdqWriter(const Graph& g) : g_(g) {
+  QdqWriter(const Graph& g, QdqForm form) : g_(g), form_(form) {
     m_.set_ir_version(8);
     m_.set_producer_name("fgq");
     auto* ai = m_.add_opset_import();
@@ -88,12 +88,15 @@ class QdqWriter {
     return init(name, Tensor::bytes(DType::U8, {}, {uint8_t(v)}));
   }
 
-  // float `x` -> QuantizeLinear (uint8) [-> Clip to the narrower range] -> DequantizeLinear `y`.
+  // float `x` -> QuantizeLinear (uint8) [-> Clip to a narrower range] -> DequantizeLinear `y`.
   void qdq(const std::string& x, const std::string& y, const QMeaning& q) {
     const std::string s = scalar_f(y + "_scale", q.scale), z = scalar_u8(y + "_zero_point", q.zero);
     std::string u8 = y + "_u8";
     node("QuantizeLinear", y + "/Q", {x, s, z}, {u8});
-    if (q.lo > 0 || q.hi < 255) {
+    // The Fusable form drops a Clip that only excludes uint8 0 (-128 around zero point 128): ORT
+    // would run it as an extra pass, and the value makes no difference to speed comparisons.
+    const bool narrow = q.hi < 255 || q.lo > (form_ == QdqForm::Fusable ? 1 : 0);
+    if (narrow) {
       const std::string lo = scalar_u8(y + "_lo", q.lo), hi = scalar_u8(y + "_hi", q.hi);
       node("Clip", y + "/Clip", {u8, lo, hi}, {y + "_u8c"});
       u8 = y + "_u8c";
@@ -227,6 +230,12 @@ class QdqWriter {
     }
     if (n.inputs.size() > 5 && n.inputs[5] >= 0) {
       meaning(n.inputs[5], n);  // the residual must be a stored integer
+      if (form_ == QdqForm::Fusable && n.attrs.has("preadd_scale")) {
+        QMeaning pre;  // signed: uint8 with zero point 128, -127..127
+        pre.scale = n.attrs.f("preadd_scale", 0), pre.zero = 128, pre.lo = 1, pre.hi = 255;
+        qdq(cur, base + "_preadd", pre);
+        cur = base + "_preadd";
+      }
       node("Add", base + "/add", {cur, name(n.inputs[5])}, {base + "_sum"});
       cur = base + "_sum";
     }
@@ -245,6 +254,7 @@ class QdqWriter {
   }
 
   const Graph& g_;
+  QdqForm form_;
   onnx::ModelProto m_;
   onnx::GraphProto* gp_ = nullptr;
   std::map<int, QMeaning> q_;
@@ -253,10 +263,10 @@ class QdqWriter {
 
 }  // namespace
 
-std::string export_qdq_onnx_bytes(const Graph& g) { return QdqWriter(g).run(); }
+std::string export_qdq_onnx_bytes(const Graph& g, QdqForm form) { return QdqWriter(g, form).run(); }
 
-void export_qdq_onnx_file(const Graph& g, const std::string& path) {
-  write_file_atomic(path, export_qdq_onnx_bytes(g));
+void export_qdq_onnx_file(const Graph& g, const std::string& path, QdqForm form) {
+  write_file_atomic(path, export_qdq_onnx_bytes(g, form));
 }
 
 }  // namespace fgq

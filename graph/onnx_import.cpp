@@ -18,9 +18,13 @@
 namespace fgq {
 namespace {
 
-// Opsets whose semantics for the supported ops we implement (attribute vs input forms of
-// Pad/Squeeze/Unsqueeze, Softmax's default axis).
-constexpr int64_t kMinOpset = 7, kMaxOpset = 21;
+// Opsets whose semantics for the supported ops we implement. Older forms are rewritten into the
+// current ones as nodes are read (legacy_forms): attribute inputs (Reshape's shape, Slice's
+// starts/ends/axes), Pad's "paddings", Cast's type names, Concat's default axis, opset 1-6
+// broadcasting (broadcast/axis on Add/Sub/Mul/Div), Softmax's 2-D coercion before opset 13, and
+// attributes that only ever said "inference" (is_test, consumed_inputs).
+constexpr int64_t kMinOpset = 1, kMaxOpset = 21;
+constexpr size_t kMaxSplitOutputs = 4096;
 
 bool is_default_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
 
@@ -51,6 +55,7 @@ class Importer {
     }
     for (const auto* np : protos) declare_node(*np);
     for (size_t k = 0; k < protos.size(); ++k) connect_node(*protos[k], g_.nodes[k]);
+    for (Node& n : added_) g_.nodes.push_back(std::move(n));  // toposort places them
     for (const auto& vi : gp.output()) {
       auto it = names_.find(vi.name());
       if (it == names_.end()) fail(where_, "graph output '" + vi.name() + "' is never computed");
@@ -161,20 +166,243 @@ class Importer {
     n.op = np.op_type();
     n.name = node_name(np);
     if (!find_op_spec(n.op)) fail(where_, "unsupported op '" + n.op + "' (node '" + n.name + "')");
-    // Every supported op has one output; Dropout may also name its (unused) mask.
-    const int max_out = n.op == "Dropout" ? 2 : 1;
+    // Every supported op has one output; Dropout may also name its (unused) mask, and Split,
+    // which becomes one Slice per output (expand_split), has any number.
+    const int max_out = n.op == "Dropout" ? 2 : n.op == "Split" ? static_cast<int>(kMaxSplitOutputs) : 1;
     int nout = np.output_size();
     while (nout > 1 && np.output(nout - 1).empty()) --nout;  // trailing optional outputs
     if (nout < 1 || nout > max_out)
       fail(where_, node_desc(n) + ": has " + std::to_string(nout) + " outputs, expected " +
-                       (max_out == 1 ? "1" : "1 or 2"));
+                       (max_out == 1 ? "1" : max_out == 2 ? "1 or 2" : "1 to " + std::to_string(max_out)));
     for (int k = 0; k < nout; ++k) n.outputs.push_back(define(np.output(k), node_desc(n) + " output"));
     for (const auto& a : np.attribute())
       n.attrs.all()[a.name()] = attr_from_onnx(a, where_, node_desc(n));
-    // Before opset 13 Softmax defaulted to axis 1; make the axis explicit so later code need
-    // not know the opset.
-    if (n.op == "Softmax" && opset_ < 13 && !n.attrs.has("axis")) n.attrs.set_i("axis", 1);
+    legacy_attrs(n);
     g_.nodes.push_back(std::move(n));
+  }
+
+  static bool np_has_attr(const onnx::NodeProto& np, const char* name) {
+    for (const auto& a : np.attribute())
+      if (a.name() == name) return true;
+    return false;
+  }
+
+  // Opset-dependent attribute forms made explicit, so later code need not know the opset.
+  void legacy_attrs(Node& n) {
+    Attrs& a = n.attrs;
+    const std::string& op = n.op;
+    if ((op == "Softmax" || op == "LogSoftmax") && opset_ < 13) {
+      // Before opset 13: default axis 1, and the input is flattened to 2-D at the axis (softmax
+      // over every dim from the axis on). fold_constants resolves "coerce_2d" once shapes are known.
+      if (!a.has("axis")) a.set_i("axis", 1);
+      a.set_i("coerce_2d", 1);
+    }
+    if ((op == "Add" || op == "Sub" || op == "Mul" || op == "Div") && opset_ < 7) {
+      // Opsets 1-6: no broadcasting unless broadcast=1; then B lines up with A from `axis` on
+      // (default: the trailing dims, as numpy does). fold_constants reshapes B for an axis.
+      if (a.i("broadcast", 0) != 0 && a.has("axis")) a.set_i("broadcast_axis", a.i("axis", 0));
+      a.erase("broadcast");
+      a.erase("axis");
+    }
+    if (op == "Gemm" && opset_ < 7) a.erase("broadcast");  // C always broadcasts now
+    if (op == "Pad" && opset_ < 2 && a.has("paddings") && !a.has("pads")) {
+      a.set_ints("pads", a.ints("paddings"));
+      a.erase("paddings");
+    }
+    if (op == "Concat" && opset_ < 4 && !a.has("axis")) a.set_i("axis", 1);
+    if (op == "Cast" && a.has("to") && a.all().at("to").kind == Attr::STRING) {
+      // Opsets 1-5 name the type.
+      onnx::TensorProto_DataType t;
+      if (!onnx::TensorProto_DataType_Parse(a.s("to", ""), &t))
+        fail(where_, node_desc(n) + ": unknown data type '" + a.s("to", "") + "'");
+      a.set_i("to", t);
+    }
+    if (op == "BatchNormalization" && opset_ < 9 && a.i("spatial", 1) == 1) a.erase("spatial");
+    // Inference is all fgq does; these only said so (or described buffer reuse).
+    a.erase("consumed_inputs");
+    if (op == "BatchNormalization" || op == "Dropout") a.erase("is_test");
+  }
+
+  // Conv / ConvTranspose / MaxPool / AveragePool over one spatial dim ([N, C, L]: a 1-value
+  // kernel_shape, or a convolution with a rank-3 constant weight).
+  bool is_1d_window(const Node& n) const {
+    const bool conv = n.op == "Conv" || n.op == "ConvTranspose";
+    if (!conv && n.op != "MaxPool" && n.op != "AveragePool") return false;
+    if (n.attrs.has("kernel_shape")) return n.attrs.ints("kernel_shape").size() == 1;
+    if (!conv || n.inputs.size() < 2 || n.inputs[1] < 0) return false;
+    const Value& w = g_.values[n.inputs[1]];
+    return w.is_const() && w.constant->shape.size() == 3;
+  }
+
+  // Runs a 1-D window op as the 2-D one over [N, C, 1, L]: Unsqueeze(axis 2) -> op -> Squeeze,
+  // window attributes with a leading 1 (pads [b, e] -> [0, b, 0, e]), a convolution weight
+  // reshaped to [A, B, 1, kernel]. Unsqueeze and Squeeze are views: no copies at run time.
+  void lift_1d_window(Node& n) {
+    // A value for the new leading H axis (pads: one at each end).
+    auto lift = [&](const char* k, size_t count, int64_t h) {
+      if (!n.attrs.has(k)) return;
+      std::vector<int64_t> v = n.attrs.ints(k);
+      if (v.size() != count) return;  // validate_node names the bad attribute
+      if (count == 1) v.insert(v.begin(), h);
+      else v = {h, v[0], h, v[1]};
+      n.attrs.set_ints(k, v);
+    };
+    lift("kernel_shape", 1, 1);
+    lift("strides", 1, 1);
+    lift("dilations", 1, 1);
+    lift("pads", 2, 0);
+    lift("output_padding", 1, 0);
+    if (n.attrs.has("output_shape") && n.attrs.ints("output_shape").size() == 1)
+      n.attrs.set_ints("output_shape", {1, n.attrs.ints("output_shape")[0]});
+    if ((n.op == "Conv" || n.op == "ConvTranspose") && n.inputs.size() > 1 && n.inputs[1] >= 0) {
+      const Value& w = g_.values[n.inputs[1]];
+      if (!w.is_const() || w.constant->shape.size() != 3)
+        fail(where_, node_desc(n) + ": a 1-D convolution needs a constant 3-D weight");
+      Tensor t = *w.constant;
+      t.shape.insert(t.shape.begin() + 2, 1);
+      const int id = define(unique_name(w.name + "::2d"), node_desc(n) + " weight");
+      g_.set_const(id, std::move(t));
+      n.inputs[1] = id;
+    }
+    const int axes = define(unique_name(n.name + "::axis2"), node_desc(n) + " axes");
+    g_.set_const(axes, Tensor::i64({1}, {2}));
+    const int x2 = define(unique_name(n.name + "::2d_in"), node_desc(n) + " input");
+    const int y2 = define(unique_name(n.name + "::2d_out"), node_desc(n) + " output");
+    Node un, sq;
+    un.op = "Unsqueeze";
+    un.name = n.name + "::to_2d";
+    un.inputs = {n.inputs[0], axes};
+    un.outputs = {x2};
+    sq.op = "Squeeze";
+    sq.name = n.name + "::from_2d";
+    sq.inputs = {y2, axes};
+    sq.outputs = {n.outputs[0]};
+    n.inputs[0] = x2;
+    n.outputs[0] = y2;
+    validate_node(un, where_);
+    validate_node(sq, where_);
+    added_.push_back(std::move(un));
+    added_.push_back(std::move(sq));
+  }
+
+  // Upsample (opsets 7-9, scales an attribute before 9) and Resize-10 -> the Resize of opset 11+:
+  // inputs (X, roi, scales), asymmetric coordinates, nearest rounding down (what the ONNX
+  // version converter sets).
+  void resize_from_upsample(Node& n) {
+    int scales = n.inputs.size() > 1 ? n.inputs[1] : -1;
+    if (scales < 0 && n.attrs.has("scales")) {
+      const std::vector<float> v = n.attrs.floats("scales");
+      scales = define(unique_name(n.name + "::scales"), node_desc(n) + " scales");
+      g_.set_const(scales, Tensor::f32({static_cast<int64_t>(v.size())}, v));
+    }
+    if (scales < 0) fail(where_, node_desc(n) + ": has no scales");
+    std::string mode = n.attrs.s("mode", "nearest");
+    if (mode == "bilinear") mode = "linear";
+    n.attrs = Attrs();
+    n.attrs.set_s("mode", mode);
+    n.attrs.set_s("coordinate_transformation_mode", "asymmetric");
+    n.attrs.set_s("nearest_mode", "floor");
+    n.op = "Resize";
+    n.inputs = {n.inputs.at(0), -1, scales};
+  }
+
+  // Split -> one Slice per output. The sizes come from the `split` input (opset 13+) or
+  // attribute, else the axis splits evenly: fold_constants resolves the "split_part" marker
+  // [index, count] (+ "split" sizes, "axis") into starts/ends once the input shape is known.
+  void expand_split(Node& n) {
+    std::vector<int64_t> sizes;
+    if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
+      const Value& v = g_.values[n.inputs[1]];
+      if (!v.is_const() || v.constant->dtype != DType::I64)
+        fail(where_, node_desc(n) + ": split must be a constant int64 tensor");
+      sizes = v.constant->i;
+    } else if (n.attrs.has("split")) {
+      sizes = n.attrs.ints("split");
+    }
+    const size_t count = n.outputs.size();
+    if (!sizes.empty() && sizes.size() != count)
+      fail(where_, node_desc(n) + ": split has " + std::to_string(sizes.size()) + " sizes for " +
+                       std::to_string(count) + " outputs");
+    if (n.attrs.has("num_outputs") && n.attrs.i("num_outputs", 0) != static_cast<int64_t>(count))
+      fail(where_, node_desc(n) + ": num_outputs does not match the outputs");
+    for (size_t k = 0; k < count; ++k) {
+      Node part;
+      part.op = "Slice";
+      part.name = count == 1 ? n.name : n.name + "::part" + std::to_string(k);
+      part.inputs = {n.inputs[0]};
+      part.outputs = {n.outputs[k]};
+      part.attrs.set_i("axis", n.attrs.i("axis", 0));
+      part.attrs.set_ints("split_part", {static_cast<int64_t>(k), static_cast<int64_t>(count)});
+      if (!sizes.empty()) part.attrs.set_ints("split", sizes);
+      if (k == 0) continue;
+      validate_node(part, where_);
+      added_.push_back(std::move(part));
+    }
+    Node first;
+    first.op = "Slice";
+    first.name = count == 1 ? n.name : n.name + "::part0";
+    first.inputs = {n.inputs[0]};
+    first.outputs = {n.outputs[0]};
+    first.attrs.set_i("axis", n.attrs.i("axis", 0));
+    first.attrs.set_ints("split_part", {0, static_cast<int64_t>(count)});
+    if (!sizes.empty()) first.attrs.set_ints("split", sizes);
+    n = std::move(first);
+  }
+
+  // Max / Min / Sum / Mean of any number of inputs -> a chain of two-input ops (Sum: Add; Mean:
+  // Add, then Div by the count); one input is an Identity.
+  void expand_variadic(Node& n) {
+    const std::string op = n.op == "Sum" || n.op == "Mean" ? "Add" : n.op;
+    for (int v : n.inputs)
+      if (v < 0) fail(where_, node_desc(n) + ": has a missing input");
+    const size_t count = n.inputs.size();
+    if (count == 0) fail(where_, node_desc(n) + ": has no inputs");
+    const int y = n.outputs[0];
+    int acc = n.inputs[0];
+    const bool mean = n.op == "Mean" && count > 1;
+    std::vector<Node> chain;
+    for (size_t k = 1; k < count; ++k) {
+      Node step;
+      step.op = op;
+      step.name = n.name + "::" + std::to_string(k);
+      step.inputs = {acc, n.inputs[k]};
+      const bool last = k + 1 == count && !mean;
+      step.outputs = {last ? y : define(unique_name(step.name), node_desc(n) + " partial result")};
+      acc = step.outputs[0];
+      chain.push_back(std::move(step));
+    }
+    if (mean) {
+      Node div;
+      div.op = "Div";
+      div.name = n.name + "::mean";
+      const int c = define(unique_name(n.name + "::count"), node_desc(n) + " count");
+      g_.set_const(c, Tensor::f32({}, {static_cast<float>(count)}));
+      div.inputs = {acc, c};
+      div.outputs = {y};
+      chain.push_back(std::move(div));
+    }
+    if (chain.empty()) {
+      n.op = "Identity";
+      return;
+    }
+    for (size_t k = 0; k + 1 < chain.size(); ++k) {
+      validate_node(chain[k], where_);
+      added_.push_back(std::move(chain[k]));
+    }
+    n = std::move(chain.back());
+  }
+
+  std::string unique_name(std::string name) const {
+    while (names_.count(name)) name += "_";
+    return name;
+  }
+
+  // A constant made from an attribute (Reshape's shape, Slice's starts before opset 10).
+  int attr_input(const Node& n, const std::string& attr) {
+    const std::vector<int64_t> v = n.attrs.ints(attr);
+    const int id = define(unique_name(n.name + "::" + attr), node_desc(n) + " attribute input");
+    g_.set_const(id, Tensor::i64({static_cast<int64_t>(v.size())}, v));
+    return id;
   }
 
   void connect_node(const onnx::NodeProto& np, Node& n) {
@@ -190,6 +418,30 @@ class Importer {
     }
     // Trailing absent optional inputs carry no information.
     while (!n.inputs.empty() && n.inputs.back() < 0) n.inputs.pop_back();
+    // Attributes that later opsets made inputs.
+    if (n.op == "Reshape" && n.inputs.size() == 1 && n.attrs.has("shape")) {
+      n.inputs.push_back(attr_input(n, "shape"));
+      n.attrs.erase("shape");
+    }
+    if (n.op == "Slice" && n.inputs.size() == 1 && n.attrs.has("starts") && n.attrs.has("ends")) {
+      n.inputs.push_back(attr_input(n, "starts"));
+      n.inputs.push_back(attr_input(n, "ends"));
+      if (n.attrs.has("axes")) n.inputs.push_back(attr_input(n, "axes"));
+      for (const char* k : {"starts", "ends", "axes"}) n.attrs.erase(k);
+    }
+    // 1-D windows become 2-D ones first: validation knows 2-D windows only.
+    if (!n.inputs.empty() && n.inputs[0] >= 0 && is_1d_window(n)) lift_1d_window(n);
+    // The node as the file has it must be valid before it is rewritten into other ops.
+    validate_node(n, where_);
+    for (const char* k : {"split_part", "coerce_2d", "broadcast_axis"})  // the importer's own markers
+      if (np_has_attr(np, k)) fail(where_, node_desc(n) + ": unexpected attribute '" + k + "'");
+    if (n.op == "Upsample" || (n.op == "Resize" && opset_ < 11)) resize_from_upsample(n);
+    if (n.op == "Split") expand_split(n);
+    if (n.op == "Max" || n.op == "Min" || n.op == "Sum" || n.op == "Mean") expand_variadic(n);
+    // Opsets 1-6: a 1-D slope is per channel (axis 1), not numpy-aligned to the last axis.
+    if (n.op == "PRelu" && opset_ < 7 && n.inputs.size() == 2 && n.inputs[1] >= 0 &&
+        g_.values[n.inputs[1]].shape.size() == 1)
+      n.attrs.set_i("broadcast_axis", 1);
     validate_node(n, where_);
   }
 
@@ -198,6 +450,7 @@ class Importer {
   Graph g_;
   int64_t opset_ = 0;
   std::unordered_map<std::string, int> names_;
+  std::vector<Node> added_;  // nodes the importer adds (lift_1d_window), appended after the file's
 };
 
 }  // namespace

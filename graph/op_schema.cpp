@@ -35,17 +35,68 @@ const std::map<std::string, OpSpec>& op_table() {
       {"Dequantize",         {1, 1, false}},
       {"QConv",              {2, 6, false}},  // x, w, [levels], mult, bias, [residual]
       {"QGlobalAveragePool", {1, 1, false}},
+      {"Sub",                {2, 2, false}},
+      {"Mul",                {2, 2, false}},
+      {"Div",                {2, 2, false}},
+      {"Concat",             {1, kMany, false}},
+      {"Transpose",          {1, 1, false}},
+      {"Unsqueeze",          {1, 2, false}},
+      {"Squeeze",            {1, 2, false}},
+      {"Gather",             {2, 2, false}},
+      {"Slice",              {1, 5, false}},
+      {"Cast",               {1, 1, false}},  // activations: to float only
+      {"Pow",                {2, 2, false}},
+      {"PRelu",              {2, 2, false}},
+      // Max / Min / Sum / Mean of any number of inputs and Split: the importer rewrites them
+      // into two-input ops and Slices.
+      {"Max",                {1, kMany, false}},
+      {"Min",                {1, kMany, false}},
+      {"Sum",                {1, kMany, false}},
+      {"Mean",               {1, kMany, false}},
+      {"Split",              {1, 2, false}},
+      {"LogSoftmax",         {1, 1, false}},
+      {"Clip",               {1, 3, false}},  // min/max: attributes before opset 11, inputs after
+      {"Sigmoid",            {1, 1, false}},
+      {"Tanh",               {1, 1, false}},
+      {"LeakyRelu",          {1, 1, false}},
+      {"HardSigmoid",        {1, 1, false}},
+      {"HardSwish",          {1, 1, false}},
+      {"Elu",                {1, 1, false}},
+      {"Celu",               {1, 1, false}},
+      {"Selu",               {1, 1, false}},
+      {"ThresholdedRelu",    {1, 1, false}},
+      {"Softplus",           {1, 1, false}},
+      {"Softsign",           {1, 1, false}},
+      {"Neg",                {1, 1, false}},
+      {"Abs",                {1, 1, false}},
+      {"Exp",                {1, 1, false}},
+      {"Log",                {1, 1, false}},
+      {"Sqrt",               {1, 1, false}},
+      {"Reciprocal",         {1, 1, false}},
+      {"Floor",              {1, 1, false}},
+      {"Ceil",               {1, 1, false}},
+      {"Round",              {1, 1, false}},
+      {"Erf",                {1, 1, false}},
+      {"GlobalMaxPool",      {1, 1, false}},
+      {"DepthToSpace",       {1, 1, false}},
+      {"SpaceToDepth",       {1, 1, false}},
+      {"LRN",                {1, 1, false}},
+      {"InstanceNormalization", {3, 3, false}},
+      {"ConvTranspose",      {2, 3, false}},
+      {"Resize",             {1, 4, false}},  // opset 10's form and Upsample become the opset 11+ one
+      {"Upsample",           {1, 2, false}},
+      {"ReduceSum",          {1, 2, false}},  // axes: attribute, or an input (ReduceSum 13+, others 18+)
+      {"ReduceMean",         {1, 2, false}},
+      {"ReduceMax",          {1, 2, false}},
+      {"ReduceMin",          {1, 2, false}},
+      {"ReduceProd",         {1, 2, false}},
+      {"ReduceL1",           {1, 2, false}},
+      {"ReduceL2",           {1, 2, false}},
+      {"ReduceSumSquare",    {1, 2, false}},
+      {"ReduceLogSum",       {1, 2, false}},
+      {"ReduceLogSumExp",    {1, 2, false}},
       {"Constant",           {0, 0, true}},
       {"Shape",              {1, 1, true}},
-      {"Gather",             {2, 2, true}},
-      {"Unsqueeze",          {1, 2, true}},
-      {"Squeeze",            {1, 2, true}},
-      {"Concat",             {1, kMany, true}},
-      {"Cast",               {1, 1, true}},
-      {"Mul",                {2, 2, true}},
-      {"Sub",                {2, 2, true}},
-      {"Div",                {2, 2, true}},
-      {"Transpose",          {1, 1, true}},
   };
   // clang-format on
   return t;
@@ -149,6 +200,7 @@ void check_integer_op(const Node& n, const std::string& where) {
     if (z < 0 || z > 255) bad(n, where, "attribute 'in_zero_point' must be in 0..255");
     if (n.inputs.size() > 5 && n.inputs[5] >= 0) need_f("res_scale", true);
     if (a.has("y_scale")) need_f("y_scale", true);
+    if (a.has("preadd_scale")) need_f("preadd_scale", true);
     const int64_t group = a.i("ternary_group", 0);
     if (group < 0 || group > kMaxWindowParam) bad(n, where, "attribute 'ternary_group' is out of range");
   }
@@ -199,8 +251,6 @@ void validate_node(const Node& n, const std::string& where) {
   } else if (op == "MaxPool" || op == "AveragePool") {
     check_window(n, where, true);
     if (n.attrs.i("storage_order", 0) != 0) bad(n, where, "storage_order=1 is not supported");
-    for (int64_t d : n.attrs.ints("dilations"))
-      if (d != 1) bad(n, where, "dilated pooling is not supported");
   } else if (op == "FakeQuant") {
     const float scale = n.attrs.f("scale", 0);
     if (!(scale > 0 && scale < std::numeric_limits<float>::infinity()))
@@ -212,7 +262,8 @@ void validate_node(const Node& n, const std::string& where) {
     check_integer_op(n, where);
   } else if (op == "Pad") {
     const std::string mode = n.attrs.s("mode", "constant");
-    if (mode != "constant") bad(n, where, "only constant padding is supported, not '" + mode + "'");
+    if (mode != "constant" && mode != "reflect" && mode != "edge")
+      bad(n, where, "padding mode '" + mode + "' is not supported (constant, reflect and edge are)");
     if (n.inputs.size() < 2 && !n.attrs.has("pads")) bad(n, where, "has no pads");
   } else if (op == "Cast") {
     if (!n.attrs.has("to")) bad(n, where, "missing attribute 'to'");
@@ -221,6 +272,22 @@ void validate_node(const Node& n, const std::string& where) {
       bad(n, where, "cast to data type " + std::to_string(to) + " is not supported");
   } else if (op == "BatchNormalization") {
     if (n.attrs.i("training_mode", 0) != 0) bad(n, where, "training_mode=1 is not supported");
+    // Opsets 1-8: spatial=0 normalizes every element with its own statistics.
+    if (n.attrs.i("spatial", 1) != 1) bad(n, where, "spatial=0 is not supported");
+  } else if (op == "Resize") {
+    auto one_of = [&](const char* attr, const char* def, std::initializer_list<const char*> ok) {
+      const std::string v = n.attrs.s(attr, def);
+      for (const char* o : ok)
+        if (v == o) return;
+      bad(n, where, std::string("attribute '") + attr + "' value '" + v + "' is not supported");
+    };
+    one_of("mode", "nearest", {"nearest", "linear", "cubic"});
+    one_of("coordinate_transformation_mode", "half_pixel",
+           {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "tf_half_pixel_for_nn"});
+    one_of("nearest_mode", "round_prefer_floor", {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"});
+  } else if (op == "Slice") {
+    if (n.inputs.size() < 3 && !(n.attrs.has("starts") && n.attrs.has("ends")) && !n.attrs.has("split_part"))
+      bad(n, where, "needs starts and ends");
   }
 }
 

@@ -358,6 +358,7 @@ class Lowering {
     if (n.op == "Conv")
       for (const char* k : {"strides", "pads", "dilations"})
         if (n.attrs.has(k)) qc.attrs.set_ints(k, n.attrs.ints(k));
+    if (res >= 0 && n.attrs.has("fgq_preadd_scale")) qc.attrs.set_f("preadd_scale", n.attrs.f("fgq_preadd_scale", 0));
     qc.attrs.set_i("in_zero_point", qx.zero);
     if (qy) {
       qc.attrs.set_f("clamp_lo", float(relu ? std::max(qy->lo, z_out) : qy->lo));

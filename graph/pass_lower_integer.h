@@ -20,7 +20,9 @@
 //       y_scale, y_zero_point: the arithmetic of ops/qconv/qconv.h. w is int8 [K,C,KH,KW], or t2
 //       codes with u8 levels [K, ceil(C/N), KH, KW] (graph/ternary_codes.h: weight = level * t).
 //   QGlobalAveragePool(x) attrs mult, qmin, qmax, out_type, y_scale, y_zero_point: ops/qpool.h.
-// y_scale / y_zero_point record what the stored integers mean (for QDQ export and reports).
+// y_scale / y_zero_point record what the stored integers mean (for QDQ export and reports);
+// preadd_scale (with a residual) the calibrated range of the conv output before the residual
+// is added, which fgq does not quantize (graph/onnx_export_qdq.h uses it for ONNX Runtime).
 //
 // Storage: unsigned tensors (after ReLU) are u8 (u4 at 4 bits) with zero point 0; signed ones
 // are s8 when only read as a residual, else u8 with zero point 128 (so a conv can read them).

@@ -1,8 +1,10 @@
 #include "graph/shape_inference.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "graph/error.h"
 #include "graph/limits.h"
@@ -94,13 +96,15 @@ Shape pool_shape(const Ctx& c) {
   const auto k = c.attrs().ints("kernel_shape");
   if (k.size() != 2) c.error("kernel_shape must have 2 values");
   const Window2d win = window_of(c.node(), k[0], k[1], x[2], x[3], c.graph().source);
-  if (win.dh != 1 || win.dw != 1) c.error("dilated pooling is not supported");
+  // A dilated window spans (k - 1) * d + 1 input positions; the output size follows from that
+  // span as from an undilated kernel of that size.
+  const int64_t eh = (win.kh - 1) * win.dh + 1, ew = (win.kw - 1) * win.dw + 1;
   const bool ceil_mode = c.attrs().i("ceil_mode", 0) != 0;
-  const int64_t oh = pool_out_size(x[2], win.kh, win.sh, win.pt, win.pb, ceil_mode);
-  const int64_t ow = pool_out_size(x[3], win.kw, win.sw, win.pl, win.pr, ceil_mode);
+  const int64_t oh = pool_out_size(x[2], eh, win.sh, win.pt, win.pb, ceil_mode);
+  const int64_t ow = pool_out_size(x[3], ew, win.sw, win.pl, win.pr, ceil_mode);
   if (oh <= 0 || ow <= 0) c.error("kernel " + shape_str(k) + " does not fit input " + shape_str(x));
   // A window lying entirely in the padding would average nothing / take max of nothing.
-  if (win.pt >= win.kh || win.pb >= win.kh || win.pl >= win.kw || win.pr >= win.kw)
+  if (win.pt >= eh || win.pb >= eh || win.pl >= ew || win.pr >= ew)
     c.error("pads must be smaller than the kernel");
   return {x[0], x[1], oh, ow};
 }
@@ -321,6 +325,60 @@ Shape squeeze_shape(const Ctx& c) {
   return y;
 }
 
+// PRelu's slope broadcasts one way onto X.
+Shape prelu_shape(const Ctx& c) {
+  const Shape y = broadcast_rule(c);
+  if (y != c.in(0)) c.error("slope " + shape_str(c.in(1)) + " does not broadcast onto X " + shape_str(c.in(0)));
+  return y;
+}
+
+Shape clip_shape(const Ctx& c) {
+  for (size_t k = 1; k < 3; ++k)
+    if (c.has(k) && numel(c.in(k)) != 1) c.error(std::string(k == 1 ? "min" : "max") + " must be a scalar");
+  return c.in(0);
+}
+
+Shape depth_space_shape(const Ctx& c) {
+  c.rank(0, 4, "input");
+  const Shape& x = c.in(0);
+  const int64_t b = c.attrs().i("blocksize", 0);
+  if (b < 1 || b > kMaxWindowParam) c.error("blocksize must be >= 1");
+  if (c.node().op == "DepthToSpace") {
+    if (x[1] % (b * b)) c.error("channels " + std::to_string(x[1]) + " are not a multiple of blocksize^2");
+    return {x[0], x[1] / (b * b), x[2] * b, x[3] * b};
+  }
+  if (x[2] % b || x[3] % b) c.error("height and width are not multiples of blocksize " + std::to_string(b));
+  return {x[0], x[1] * b * b, x[2] / b, x[3] / b};
+}
+
+Shape lrn_shape(const Ctx& c) {
+  if (c.in(0).size() < 3) c.error("input must be N,C,spatial..., got " + shape_str(c.in(0)));
+  if (c.attrs().i("size", 0) < 1) c.error("size must be >= 1");
+  return c.in(0);
+}
+
+Shape conv_transpose_shape(const Ctx& c) {
+  const Shape y = conv_transpose_geometry(c.graph(), c.node(), c.in(0), c.in(1)).out;
+  if (c.has(2) && c.in(2) != Shape{y[1]})
+    c.error("bias has shape " + shape_str(c.in(2)) + ", expected [" + std::to_string(y[1]) + "]");
+  return y;
+}
+
+Shape resize_shape(const Ctx& c) { return resize_geometry(c.graph(), c.node(), c.in(0)).out; }
+
+Shape reduce_shape(const Ctx& c) {
+  const Shape& x = c.in(0);
+  const std::vector<bool> red = reduce_axes(c.graph(), c.node(), x.size());
+  const bool keep = c.attrs().i("keepdims", 1) != 0;
+  Shape y;
+  for (size_t k = 0; k < x.size(); ++k)
+    if (!red[k]) y.push_back(x[k]);
+    else if (keep) y.push_back(1);
+  return y;
+}
+
+Shape slice_shape(const Ctx& c) { return slice_params(c.graph(), c.node(), c.in(0)).counts; }
+
 Shape transpose_shape(const Ctx& c) {
   const Shape& x = c.in(0);
   const int64_t r = static_cast<int64_t>(x.size());
@@ -371,7 +429,33 @@ const std::map<std::string, Rule>& rules() {
       {"Unsqueeze", unsqueeze_shape},
       {"Squeeze", squeeze_shape},
       {"Transpose", transpose_shape},
+      {"Slice", slice_shape},
+      {"Pow", broadcast_rule},
+      {"PRelu", prelu_shape},
+      {"Max", broadcast_rule},
+      {"Min", broadcast_rule},
+      {"LogSoftmax", softmax_shape},
+      {"Clip", clip_shape},
+      {"GlobalMaxPool", global_pool_shape},
+      {"DepthToSpace", depth_space_shape},
+      {"SpaceToDepth", depth_space_shape},
+      {"LRN", lrn_shape},
+      {"InstanceNormalization", channel_op_shape},
+      {"Resize", resize_shape},
+      {"ConvTranspose", conv_transpose_shape},
   };
+  static const std::map<std::string, Rule> with_unary = [] {
+    std::map<std::string, Rule> m = r;
+    for (const char* op : {"Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Celu", "Selu",
+                           "ThresholdedRelu", "Softplus", "Softsign", "Neg", "Abs", "Exp", "Log", "Sqrt",
+                           "Reciprocal", "Floor", "Ceil", "Round", "Erf"})
+      m[op] = same_as_input;
+    for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                           "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"})
+      m[op] = reduce_shape;
+    return m;
+  }();
+  return with_unary;
   return r;
 }
 
@@ -382,7 +466,8 @@ DType output_dtype(const Ctx& c) {
   std::string name;
   if (op == "Quantize") name = c.attrs().s("to", "");
   else if (op == "QConv" || op == "QGlobalAveragePool") name = c.attrs().s("out_type", "");
-  else if (op == "MaxPool" || op == "Flatten" || op == "Reshape" || op == "Identity" || op == "Dropout")
+  else if (op == "MaxPool" || op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze" ||
+           op == "Identity" || op == "Dropout")
     return c.graph().values[c.node().inputs.at(0)].dtype;
   else
     return DType::F32;
@@ -406,6 +491,191 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const Graph& g, const Nod
     y[k] = da == 1 ? db : da;
   }
   return y;
+}
+
+SliceParams slice_params(const Graph& g, const Node& n, const Shape& x) {
+  auto error = [&](const std::string& what) { fail(g.source, node_desc(n) + ": " + what); };
+  auto ints = [&](size_t k, const char* role) -> std::optional<std::vector<int64_t>> {
+    if (k >= n.inputs.size() || n.inputs[k] < 0) return std::nullopt;
+    const Value& v = g.values[n.inputs[k]];
+    if (!v.is_const() || v.constant->dtype != DType::I64 || v.constant->shape.size() != 1)
+      error(std::string(role) + " must be a constant 1-D int64 tensor");
+    return v.constant->i;
+  };
+  const int64_t r = static_cast<int64_t>(x.size());
+  const auto starts = ints(1, "starts"), ends = ints(2, "ends");
+  if (!starts || !ends) error("needs starts and ends");
+  std::vector<int64_t> axes;
+  if (auto a = ints(3, "axes")) {
+    axes = *a;
+  } else {
+    for (int64_t k = 0; k < static_cast<int64_t>(starts->size()); ++k) axes.push_back(k);
+  }
+  std::vector<int64_t> steps = ints(4, "steps").value_or(std::vector<int64_t>(axes.size(), 1));
+  if (starts->size() != axes.size() || ends->size() != axes.size() || steps.size() != axes.size())
+    error("starts, ends, axes and steps differ in length");
+  SliceParams p;
+  p.starts.assign(x.size(), 0);
+  p.steps.assign(x.size(), 1);
+  p.counts = x;
+  std::vector<bool> seen(x.size(), false);
+  for (size_t k = 0; k < axes.size(); ++k) {
+    int64_t a = axes[k];
+    if (a < -r || a >= r) error("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
+    if (a < 0) a += r;
+    if (seen[a]) error("axes has duplicates");
+    seen[a] = true;
+    const int64_t dim = x[a], step = steps[k];
+    if (step == 0) error("step 0 is invalid");
+    if (step < -kMaxElements || step > kMaxElements) error("step " + std::to_string(step) + " is out of range");
+    // Clamped the ONNX way: negative values count from the end; then a positive step clamps
+    // start and end to [0, dim], a negative one start to [0, dim - 1] and end to [-1, dim - 1].
+    auto clamp = [&](int64_t v, int64_t lo, int64_t hi) {
+      if (v < 0) v = v < -dim ? lo : v + dim;  // no overflow: v >= INT64_MIN and dim >= 0
+      return std::clamp(v, lo, hi);
+    };
+    int64_t s = 0, e = 0;
+    if (dim == 0) {
+      // nothing to take
+    } else if (step > 0) {
+      s = clamp((*starts)[k], 0, dim);
+      e = clamp((*ends)[k], 0, dim);
+    } else {
+      s = clamp((*starts)[k], 0, dim - 1);
+      e = clamp((*ends)[k], -1, dim - 1);
+    }
+    const int64_t span = e - s;  // |span| <= dim + 1
+    const int64_t count = (step > 0 ? (span > 0 ? (span + step - 1) / step : 0)
+                                     : (span < 0 ? (-span + (-step) - 1) / (-step) : 0));
+    p.starts[a] = count ? s : 0;
+    p.steps[a] = step;
+    p.counts[a] = count;
+  }
+  return p;
+}
+
+std::vector<bool> reduce_axes(const Graph& g, const Node& n, size_t rank) {
+  auto error = [&](const std::string& what) { fail(g.source, node_desc(n) + ": " + what); };
+  std::vector<int64_t> axes = n.attrs.ints("axes");
+  if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
+    const Value& v = g.values[n.inputs[1]];
+    if (!v.is_const() || v.constant->dtype != DType::I64 || v.constant->shape.size() > 1)
+      error("axes must be a constant 1-D int64 tensor");
+    axes = v.constant->i;
+  }
+  const int64_t r = static_cast<int64_t>(rank);
+  std::vector<bool> red(rank, axes.empty() && n.attrs.i("noop_with_empty_axes", 0) == 0);
+  for (int64_t a : axes) {
+    if (a < -r || a >= r) error("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
+    if (a < 0) a += r;
+    if (red[a]) error("axes has duplicates");
+    red[a] = true;
+  }
+  return red;
+}
+
+ResizeGeometry resize_geometry(const Graph& g, const Node& n, const Shape& x) {
+  auto error = [&](const std::string& what) { fail(g.source, node_desc(n) + ": " + what); };
+  auto input = [&](size_t k) -> const Tensor* {
+    if (k >= n.inputs.size() || n.inputs[k] < 0) return nullptr;
+    const Value& v = g.values[n.inputs[k]];
+    if (!v.is_const()) error("input " + std::to_string(k) + " must be a constant");
+    return v.constant->numel() ? v.constant.get() : nullptr;  // an empty tensor means absent
+  };
+  if (x.size() != 4) error("only 4-D (N,C,H,W) inputs are supported, got " + shape_str(x));
+  if (n.attrs.has("axes") || n.attrs.s("keep_aspect_ratio_policy", "stretch") != "stretch" ||
+      n.attrs.i("antialias", 0) != 0)
+    error("axes, keep_aspect_ratio_policy and antialias are not supported");
+  if (n.attrs.s("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize")
+    error("tf_crop_and_resize is not supported");
+  const Tensor* scales = input(2);
+  const Tensor* sizes = input(3);
+  if ((scales != nullptr) == (sizes != nullptr)) error("needs exactly one of scales and sizes");
+  ResizeGeometry r;
+  r.out = x;
+  r.scale.assign(4, 1.0);
+  if (scales) {
+    if (scales->dtype != DType::F32 || scales->numel() != 4) error("scales must be 4 floats");
+    for (size_t k = 0; k < 4; ++k) {
+      const double sc = scales->f[k];
+      if (!(sc > 0) || sc > double(kMaxWindowParam)) error("scale " + std::to_string(sc) + " is invalid");
+      r.scale[k] = sc;
+      r.out[k] = static_cast<int64_t>(std::floor(double(x[k]) * sc));
+    }
+  } else {
+    if (sizes->dtype != DType::I64 || sizes->numel() != 4) error("sizes must be 4 int64 values");
+    for (size_t k = 0; k < 4; ++k) {
+      const int64_t sz = sizes->i[k];
+      if (sz < 1 || sz > kMaxElements) error("size " + std::to_string(sz) + " is invalid");
+      r.out[k] = sz;
+      r.scale[k] = double(sz) / double(x[k]);
+    }
+  }
+  if (r.out[0] != x[0] || r.out[1] != x[1])
+    error("resizing the batch or channel axis is not supported (output " + shape_str(r.out) + " from " +
+          shape_str(x) + ")");
+  if (r.out[2] < 1 || r.out[3] < 1) error("output " + shape_str(r.out) + " is empty");
+  return r;
+}
+
+ConvTransposeGeometry conv_transpose_geometry(const Graph& g, const Node& n, const Shape& x, const Shape& w) {
+  auto error = [&](const std::string& what) { fail(g.source, node_desc(n) + ": " + what); };
+  if (x.size() != 4) error("input must have rank 4, got " + shape_str(x));
+  if (w.size() != 4) error("only 2-D transposed convolution is supported: weight has shape " + shape_str(w));
+  auto attr = [&](const char* k, size_t count, int64_t def, int64_t lo) {
+    std::vector<int64_t> v = n.attrs.ints(k, std::vector<int64_t>(count, def));
+    if (v.size() != count) error(std::string("attribute '") + k + "' needs " + std::to_string(count) + " values");
+    for (int64_t a : v)
+      if (a < lo || a > kMaxWindowParam)
+        error(std::string("attribute '") + k + "' value " + std::to_string(a) + " is out of range");
+    return v;
+  };
+  ConvTransposeGeometry r;
+  r.group = n.attrs.i("group", 1);
+  if (r.group < 1 || r.group > kMaxWindowParam || x[1] != w[0] || x[1] % r.group)
+    error("input has " + std::to_string(x[1]) + " channels, weight " + shape_str(w) + ", group " +
+          std::to_string(r.group));
+  const auto ks = attr("kernel_shape", 2, 1, 1);
+  if (n.attrs.has("kernel_shape") && (ks[0] != w[2] || ks[1] != w[3]))
+    error("kernel_shape " + shape_str(ks) + " does not match weight " + shape_str(w));
+  r.kh = w[2], r.kw = w[3];
+  const auto st = attr("strides", 2, 1, 1), dl = attr("dilations", 2, 1, 1), op = attr("output_padding", 2, 0, 0);
+  r.sh = st[0], r.sw = st[1], r.dh = dl[0], r.dw = dl[1];
+  const auto pads = attr("pads", 4, 0, 0);
+  const std::string ap = n.attrs.s("auto_pad", "NOTSET");
+  if (ap != "NOTSET" && ap != "VALID" && ap != "SAME_UPPER" && ap != "SAME_LOWER")
+    error("unsupported auto_pad '" + ap + "'");
+  const int64_t in[2] = {x[2], x[3]}, k[2] = {r.kh, r.kw}, s[2] = {r.sh, r.sw}, d[2] = {r.dh, r.dw};
+  int64_t* begin[2] = {&r.pt, &r.pl};
+  int64_t* end[2] = {&r.pb, &r.pr};
+  int64_t out[2];
+  std::vector<int64_t> target;
+  if (n.attrs.has("output_shape")) {
+    target = n.attrs.ints("output_shape");
+    if (target.size() == 4) target.erase(target.begin(), target.begin() + 2);
+    if (target.size() != 2) error("output_shape needs 2 values");
+    for (int64_t t : target)
+      if (t < 1 || t > kMaxElements) error("output_shape value " + std::to_string(t) + " is out of range");
+  }
+  for (int a = 0; a < 2; ++a) {
+    const int64_t full = s[a] * (in[a] - 1) + op[a] + (k[a] - 1) * d[a] + 1;  // before padding
+    if (!target.empty() || ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      out[a] = target.empty() ? in[a] * s[a] : target[a];
+      // ONNX: the total padding is split evenly, an odd one more at the end for SAME_UPPER and
+      // at the start otherwise. A negative total (output_shape larger than the transposed
+      // convolution gives) extends the output, with the reference's floor division.
+      const int64_t total = full - out[a];
+      const int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);
+      *begin[a] = ap == "SAME_UPPER" ? half : total - half;
+      *end[a] = total - *begin[a];
+    } else {
+      if (ap != "VALID") *begin[a] = pads[size_t(a)], *end[a] = pads[size_t(a) + 2];
+      out[a] = full - *begin[a] - *end[a];
+    }
+    if (out[a] < 1) error("output would be empty");
+  }
+  r.out = {x[0], w[1] * r.group, out[0], out[1]};
+  return r;
 }
 
 void infer_node_shapes(Graph& g, const Node& n) {

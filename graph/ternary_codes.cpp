@@ -23,8 +23,7 @@ std::vector<int8_t> unpack_ternary_codes(const uint8_t* codes, int64_t n, const 
   return t;
 }
 
-std::vector<int8_t> expand_ternary(const Tensor& codes, const Tensor& levels, int64_t group,
-                                   const std::string& where) {
+void check_ternary(const Tensor& codes, const Tensor& levels, int64_t group, const std::string& where) {
   if (codes.dtype != DType::T2 || codes.shape.size() != 4)
     fail(where, "ternary codes must be a t2 tensor [K,C,KH,KW], got " + std::string(dtype_name(codes.dtype)) +
                     " " + shape_str(codes.shape));
@@ -40,6 +39,16 @@ std::vector<int8_t> expand_ternary(const Tensor& codes, const Tensor& levels, in
   for (int64_t i = 0; i < levels.numel(); ++i)
     if (levels.raw[size_t(i)] > 127)
       fail(where, "ternary level " + std::to_string(levels.raw[size_t(i)]) + " exceeds 127");
+  for (int64_t i = 0; i < codes.numel(); ++i)
+    if (((codes.raw[size_t(i / 4)] >> (2 * (i % 4))) & 3) == 3)
+      fail(where, "ternary code 3 (invalid) at weight " + std::to_string(i));
+}
+
+std::vector<int8_t> expand_ternary(const Tensor& codes, const Tensor& levels, int64_t group,
+                                   const std::string& where) {
+  check_ternary(codes, levels, group, where);
+  const int64_t K = codes.shape[0], C = codes.shape[1], KH = codes.shape[2], KW = codes.shape[3];
+  const int64_t G = (C + group - 1) / group;
   std::vector<int8_t> w = unpack_ternary_codes(codes.raw.data(), codes.numel(), where);
   const int64_t taps = KH * KW;
   for (int64_t k = 0; k < K; ++k)

@@ -17,9 +17,11 @@ std::vector<uint8_t> pack_ternary_codes(const int8_t* t, int64_t n);
 // Throws fgq::Error (naming `where`) on the invalid code 3.
 std::vector<int8_t> unpack_ternary_codes(const uint8_t* codes, int64_t n, const std::string& where);
 
-// int8 weights [K][C][KH][KW] = level[k][c / group][r][s] * t[k][c][r][s]. codes: T2 of shape
-// [K, C, KH, KW]; levels: U8 [K, ceil(C / group), KH, KW], each <= 127. Throws fgq::Error
-// naming `where` on mismatched shapes, bad codes or levels.
+// Checks a layer's ternary weights: codes T2 of shape [K, C, KH, KW] (no code 3), levels U8
+// [K, ceil(C / group), KH, KW] (each <= 127), group >= 1. Throws fgq::Error naming `where`.
+void check_ternary(const Tensor& codes, const Tensor& levels, int64_t group, const std::string& where);
+
+// int8 weights [K][C][KH][KW] = level[k][c / group][r][s] * t[k][c][r][s], checked as above.
 std::vector<int8_t> expand_ternary(const Tensor& codes, const Tensor& levels, int64_t group,
                                    const std::string& where);
 

@@ -17,11 +17,13 @@ constexpr double kParallelWork = 2e5;  // below this a second thread costs more 
 
 // ONNX: floor or ceil of (in + pads - kernel) / stride, plus one; in ceil mode a last window
 // that would start entirely inside the right/bottom padding is dropped.
-int pooled_size(int in, int k, int s, int pad_begin, int pad_end, bool ceil_mode) {
-  if (in <= 0 || k <= 0 || s <= 0 || pad_begin < 0 || pad_end < 0)
-    fail("pool", "invalid shape (non-positive size, kernel or stride, or negative pad)");
-  const int span = in + pad_begin + pad_end - k;
-  if (span < 0) fail("pool", "kernel larger than the padded input");
+// A dilated window spans (k - 1) * d + 1 positions and sizes the output like a kernel that long.
+int pooled_size(int in, int k, int s, int d, int pad_begin, int pad_end, bool ceil_mode) {
+  if (in <= 0 || k <= 0 || s <= 0 || d <= 0 || pad_begin < 0 || pad_end < 0)
+    fail("pool", "invalid shape (non-positive size, kernel, stride or dilation, or negative pad)");
+  const long extent = long(k - 1) * d + 1;
+  if (extent > in + long(pad_begin) + pad_end) fail("pool", "kernel larger than the padded input");
+  const int span = in + pad_begin + pad_end - int(extent);
   int out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
   if (ceil_mode && (out - 1) * s >= in + pad_begin) --out;
   return out;
@@ -53,18 +55,54 @@ void pool_channel(const Pool2dShape& s, int OH, int OW, float init, const float*
   }
 }
 
+// Dilated windows: tap by tap. `padded` counts the taps inside the padded image, `inside` the
+// taps on real input values (the same counts pool_channel passes for an undilated window).
+template <class Reduce, class Finish>
+void pool_channel_dilated(const Pool2dShape& s, int OH, int OW, float init, const float* x, float* y,
+                          Reduce reduce, Finish finish) {
+  for (int oh = 0; oh < OH; ++oh) {
+    const int hs = oh * s.SH - s.PT;
+    for (int ow = 0; ow < OW; ++ow) {
+      const int ws = ow * s.SW - s.PL;
+      float acc = init;
+      int padded = 0, inside = 0;
+      for (int i = 0; i < s.KH; ++i) {
+        const int h = hs + i * s.DH;
+        if (h >= s.H + s.PB) break;
+        const bool h_in = h >= 0 && h < s.H;
+        for (int j = 0; j < s.KW; ++j) {
+          const int w = ws + j * s.DW;
+          if (w >= s.W + s.PR) break;
+          ++padded;
+          if (h_in && w >= 0 && w < s.W) {
+            acc = reduce(acc, x[static_cast<long>(h) * s.W + w]);
+            ++inside;
+          }
+        }
+      }
+      y[static_cast<long>(oh) * OW + ow] = finish(acc, padded, inside);
+    }
+  }
+}
+
 // Channels are independent: split them over threads when the image is big enough to pay.
 template <class Reduce, class Finish>
 void pool_image(const Pool2dShape& s, const float* x, float* y, float init, Reduce reduce,
                 Finish finish) {
   const int OH = s.OH(), OW = s.OW();
+  const bool dilated = s.DH != 1 || s.DW != 1;
   auto channels = [&](const tbb::blocked_range<int>& r) {
     std::vector<float> cols(s.W);
-    for (int c = r.begin(); c < r.end(); ++c)
-      pool_channel(s, OH, OW, init, x + static_cast<long>(c) * s.H * s.W,
-                   y + static_cast<long>(c) * OH * OW, cols.data(), reduce, finish);
+    for (int c = r.begin(); c < r.end(); ++c) {
+      const float* xc = x + static_cast<long>(c) * s.H * s.W;
+      float* yc = y + static_cast<long>(c) * OH * OW;
+      if (dilated)
+        pool_channel_dilated(s, OH, OW, init, xc, yc, reduce, finish);
+      else
+        pool_channel(s, OH, OW, init, xc, yc, cols.data(), reduce, finish);
+    }
   };
-  const double work = double(s.C) * s.H * s.W * (s.KH + 1);
+  const double work = dilated ? double(s.C) * OH * OW * s.KH * s.KW : double(s.C) * s.H * s.W * (s.KH + 1);
   if (work < kParallelWork)
     channels(tbb::blocked_range<int>(0, s.C));
   else
@@ -73,8 +111,8 @@ void pool_image(const Pool2dShape& s, const float* x, float* y, float init, Redu
 
 }  // namespace
 
-int Pool2dShape::OH() const { return pooled_size(H, KH, SH, PT, PB, ceil_mode); }
-int Pool2dShape::OW() const { return pooled_size(W, KW, SW, PL, PR, ceil_mode); }
+int Pool2dShape::OH() const { return pooled_size(H, KH, SH, DH, PT, PB, ceil_mode); }
+int Pool2dShape::OW() const { return pooled_size(W, KW, SW, DW, PL, PR, ceil_mode); }
 
 void maxpool2d_f32(const Pool2dShape& s, const float* x, float* y) {
   // Padding is -inf: it never wins, so windows simply skip it.

@@ -5,6 +5,7 @@ namespace fgq::ops {
 struct Pool2dShape {
   int C = 0, H = 0, W = 0;
   int KH = 1, KW = 1, SH = 1, SW = 1;
+  int DH = 1, DW = 1;               // dilation: a window takes every D-th input position
   int PT = 0, PL = 0, PB = 0, PR = 0;
   bool ceil_mode = false;
   bool count_include_pad = false;   // AveragePool only

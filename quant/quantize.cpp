@@ -22,7 +22,12 @@ namespace {
 const char* const kWhere = "quantize";
 
 void validate(const Graph& g, const QuantOptions& opt, int n_calib, const float* calib) {
-  if (opt.group < 1) fail(kWhere, "group size must be >= 1, got " + std::to_string(opt.group));
+  // A group never spans more than a layer's input channels (ternarize() sizes its buffers by
+  // min(group, C)); beyond any real layer's width a group size is a mistake, not a choice.
+  constexpr int kMaxGroup = 1 << 16;
+  if (opt.group < 1 || opt.group > kMaxGroup)
+    fail(kWhere, "group size must be from 1 to " + std::to_string(kMaxGroup) + ", got " +
+                     std::to_string(opt.group));
   if (opt.fold_levels < 0 || opt.fold_levels > 127)
     fail(kWhere, "fold_levels must be in 0..127, got " + std::to_string(opt.fold_levels));
   if (opt.gptq && opt.gptq_samples < 1)
@@ -304,6 +309,14 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
   for (size_t s = 0; s < sites.size(); ++s)
     for (int c : g.consumers(sites[s].in_value))
       if (g.nodes[c].op == "FakeQuant") site_at[g.values[g.nodes[c].outputs[0]].name] = s;
+  // The range of each conv output that a fused Add takes, observed but not quantized (fgq adds
+  // the residual before requantizing): an export for engines that requantize first (ONNX
+  // Runtime's QLinearAdd, graph/onnx_export_qdq.h) needs a scale there.
+  std::map<std::string, ActCalibrator> preadd;  // by conv output value name
+  if (opt.act_bits > 0)
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (const int side = fused_add_operand(g, static_cast<int>(i)); side >= 0)
+        preadd.emplace(g.values[g.nodes[i].inputs[side]].name, ActCalibrator{});
 
   if (!corr_at.empty() || !sites.empty()) {
     report.calib_arena_bytes = run(g, calib, n_calib, [&](const Graph& rg, const Node& node, float* out,
@@ -315,6 +328,7 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
         corrections[l] = bns[l] ? bn_reestimation(*bns[l], m) : moment_matching(ref.moments.at(name), m, opt.correction == "mean");
         apply_channel_affine(out, shape, corrections[l]->a, corrections[l]->b);
       }
+      if (auto it = preadd.find(name); it != preadd.end()) it->second.observe(out, numel(shape));
       // An uncalibrated FakeQuant passed its (corrected) input through: calibrate on it, then
       // quantize it in place for the layers downstream.
       if (auto it = site_at.find(name); it != site_at.end()) {
@@ -354,6 +368,13 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
     }
     report.act_params[in] = *site.params;
   }
+  for (Node& n : g.nodes)
+    if (auto it = preadd.find(g.values[n.outputs[0]].name); it != preadd.end() && it->second.count() > 0) {
+      int qmin = 0, qmax = 0;
+      act_range(8, true, qmin, qmax);
+      const float clip = it->second.clip(parse_calib_method(opt.act_calib), qmax, opt.percentile);
+      n.attrs.set_f("fgq_preadd_scale", make_act_params(clip, 8, true, opt.pow2_scales).scale);
+    }
 
   // 4. Report.
   double ternary_weights = 0, ternary_zeros = 0, ternary_groups = 0;

@@ -1,7 +1,8 @@
 #pragma once
 // Load-time FGQ quantization of a prepared (BN-folded, NOT yet activation-fused) graph:
-// ternary weights in groups of N, 8/4-bit activations (simulated: FakeQuant nodes), and
-// per-channel statistics correction on calibration images.
+// ternary weights in groups of N, 8/4-bit activations (FakeQuant nodes: the calibration graph,
+// which graph/pass_lower_integer.h turns into the integer pipeline), and per-channel statistics
+// correction on calibration images.
 #include <functional>
 #include <map>
 #include <string>
@@ -62,11 +63,15 @@ Fp32Reference measure_fp32_reference(const Graph& g, const float* calib, int n_c
 
 // calib: n_calib preprocessed images, contiguous (n_calib x C x H x W).
 // Every Conv/Gemm/MatMul with constant weights gets quantized weights (ternary, or 8-bit for the
-// first conv / last layer unless ternarize_first/last; see quant/layer_weights.h for the fgq_*
-// node attributes that keep t, alpha and the int8 scales retrievable), and with act_bits > 0 a
-// "FakeQuant" node (attrs scale, qmin, qmax, bits) in front of its data input. With opt.gptq,
-// ternary layers are ternarized by GPTQ (quant/gptq.h) with reference.factors (layers whose
-// Hessian has fewer samples than inputs fall back to plain ternarization).
+// first conv / last layer unless ternarize_first/last), ternary ones with their group scales
+// folded into opt.fold_levels int8 levels per output channel (quant/fold_scales.h; the fgq_*
+// node attributes of quant/layer_weights.h keep the int8 weights recoverable exactly). With
+// act_bits > 0, a "FakeQuant" node (attrs scale, qmin, qmax, bits) goes behind every tensor the
+// integer pipeline stores as integers (graph/pass_lower_integer.h): each layer's data input, the
+// residual operand of each Add that fuses into a conv, the input of each MaxPool and
+// GlobalAveragePool; all readers read it. With opt.gptq, ternary layers are ternarized by GPTQ
+// (quant/gptq.h) with reference.factors (layers whose Hessian has fewer samples than inputs fall
+// back to plain ternarization).
 // Statistics correction and activation calibration share ONE pass over all n_calib images as one
 // batch: layer by layer, each conv output is corrected in place before later layers read it, and
 // each FakeQuant (inserted uncalibrated: the executor passes its input through) is calibrated on
@@ -74,7 +79,8 @@ Fp32Reference measure_fp32_reference(const Graph& g, const float* calib, int n_c
 // FP32 graph's per-channel moments (reference.moments; correction "mean": the mean only), or with
 // correction "bn" convs with bn_* attributes get their BN re-estimated instead
 // (quant/stats_correction.h). Gemm/MatMul outputs are not corrected. Layers kept at 8-bit
-// weights also get 8-bit inputs when act_bits is 4.
+// weights also get 8-bit inputs when act_bits is 4, and tensors no ternary layer reads (a
+// projection shortcut, the pool's input) stay 8-bit.
 QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,
                                 int n_calib, const GraphRunner& run,
                                 const Fp32Reference* reference = nullptr);

@@ -87,7 +87,7 @@ TernaryWeights ternarize(const float* w, const Shape& shape, int group, Threshol
   tw.alpha.assign(static_cast<size_t>(K * G * spatial), 0.f);
 
   tbb::parallel_for(int64_t(0), K, [&](int64_t k) {
-    std::vector<float> vals(group);
+    std::vector<float> vals(static_cast<size_t>(std::min<int64_t>(group, C)));  // bounded by the layer
     for (int64_t g = 0; g < G; ++g) {
       const int64_t c0 = g * group;
       const int n = static_cast<int>(std::min<int64_t>(group, C - c0));

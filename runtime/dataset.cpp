@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -48,19 +51,30 @@ std::ifstream open_text(const std::string& file) {
   return in;
 }
 
-// "NAME INDEX" per line; blank lines allowed.
+// "NAME INDEX" per line; blank lines allowed. INDEX is read as what it is, a class index that
+// fits an int: "4294967296" must not wrap to class 0 (and be scored as correct).
 std::map<std::string, int> read_labels(const std::string& file) {
   std::ifstream in = open_text(file);
   std::map<std::string, int> labels;
   std::string line;
   for (int no = 1; std::getline(in, line); ++no) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
     std::istringstream ss(line);
-    std::string name, extra;
-    long index = -1;
+    std::string name, index_text, extra;
     if (!(ss >> name)) continue;
-    if (!(ss >> index) || (ss >> extra) || index < 0)
-      fail(file + ":" + std::to_string(no), "expected 'NAME INDEX' with INDEX >= 0, got '" + line + "'");
-    labels.emplace(name, static_cast<int>(index));
+    const std::string where = file + ":" + std::to_string(no);
+    if (!(ss >> index_text) || (ss >> extra))
+      fail(where, "expected 'NAME INDEX' with INDEX >= 0, got '" + line + "'");
+    int index = -1;
+    const char* b = index_text.data();
+    const char* e = b + index_text.size();
+    const auto [end, ec] = std::from_chars(b, e, index);
+    if (ec == std::errc::result_out_of_range && index_text.find_first_not_of("0123456789") == std::string::npos)
+      fail(where, "label " + index_text + " is out of range (0.." + std::to_string(INT_MAX) + ")");
+    if (ec != std::errc() || end != e || index < 0)
+      fail(where, "expected 'NAME INDEX' with INDEX >= 0, got '" + line + "'");
+    if (const auto [it, fresh] = labels.emplace(name, index); !fresh && it->second != index)
+      fail(where, "'" + name + "' is labelled " + std::to_string(it->second) + " earlier in the file");
   }
   return labels;
 }
@@ -155,13 +169,169 @@ std::vector<std::string> list_image_files(const std::string& dir) {
   return files;
 }
 
+namespace {
+
+// A whole decimal number as written: digits only after trimming spaces; a leading '-' is kept
+// apart so "-1" can be called negative. Values past `cap` are not computed (no wrap): `big`.
+struct Whole {
+  enum Kind { Bad, Negative, Big, Ok } kind = Bad;
+  long long value = 0;
+};
+
+Whole read_whole(std::string t, long long cap) {
+  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!t.empty() && space(t.back())) t.pop_back();
+  size_t b = 0;
+  while (b < t.size() && space(t[b])) ++b;
+  t = t.substr(b);
+  const bool negative = !t.empty() && t[0] == '-';
+  if (negative) t = t.substr(1);
+  if (t.empty() || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return {};
+  Whole w;
+  w.kind = negative ? Whole::Negative : Whole::Ok;
+  for (char c : t) {
+    w.value = w.value * 10 + (c - '0');
+    if (w.value > cap) {
+      if (!negative) w.kind = Whole::Big;
+      break;
+    }
+  }
+  return w;
+}
+
+// An environment variable that must be a whole number (Slurm's ids stay far below 2^31).
+bool env_whole(const char* name, const std::string& where, long long& out) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return false;
+  const Whole w = read_whole(v, 1000000000000LL);
+  if (w.kind != Whole::Ok)
+    fail(where, std::string(name) + "='" + v + "' is not a whole number");
+  out = w.value;
+  return true;
+}
+
+}  // namespace
+
 Shard parse_shard(const std::string& text, const std::string& where) {
-  int i = -1, n = 0;
-  char slash = 0, extra = 0;
-  if (std::sscanf(text.c_str(), "%d %c %d %c", &i, &slash, &n, &extra) != 3 || slash != '/' ||
-      n < 1 || i < 0 || i >= n)
-    fail(where, "'" + text + "' must be i/n with 0 <= i < n");
-  return {i, n};
+  const std::string base = "'" + text + "' must be i/n with 0 <= i < n";
+  const size_t slash = text.find('/');
+  if (slash == std::string::npos || text.find('/', slash + 1) != std::string::npos)
+    fail(where, base + " (two whole numbers, e.g. 3/16)");
+  const Whole i = read_whole(text.substr(0, slash), kMaxShards);
+  const Whole n = read_whole(text.substr(slash + 1), kMaxShards);
+  if (i.kind == Whole::Bad || n.kind == Whole::Bad)
+    fail(where, base + " (two whole numbers, e.g. 3/16)");
+  if (n.kind == Whole::Negative || (n.kind == Whole::Ok && n.value == 0))
+    fail(where, base + " (n is the number of shards: at least 1)");
+  if (n.kind == Whole::Big)
+    fail(where, base + " (n = " + text.substr(slash + 1) + " is more than " +
+                    std::to_string(kMaxShards) + " shards)");
+  if (i.kind == Whole::Negative) fail(where, base + " (i is negative)");
+  if (i.kind == Whole::Big || i.value >= n.value) fail(where, base);
+  return {static_cast<int>(i.value), static_cast<int>(n.value)};
+}
+
+std::string shard_text(const Shard& s) { return std::to_string(s.index) + "/" + std::to_string(s.count); }
+
+ArrayTask array_task(const std::string& where) {
+  ArrayTask t;
+  long long id = 0, k8s = 0;
+  const bool slurm = env_whole("SLURM_ARRAY_TASK_ID", where, id);
+  const bool kube = env_whole("JOB_COMPLETION_INDEX", where, k8s);
+  if (slurm && kube)
+    fail(where, "both SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX are set: give --shard i/n");
+  if (kube) {
+    t.scheduler = "Kubernetes";
+    t.id = k8s;
+    t.name = "Kubernetes completion index " + std::to_string(k8s);
+    return t;
+  }
+  if (!slurm) {
+    if (std::getenv("SLURM_JOB_ID") != nullptr)
+      fail(where, "this Slurm job is not a job array (no SLURM_ARRAY_TASK_ID): submit it with "
+                  "sbatch --array=0-N, or give --shard i/n");
+    fail(where, "not a Slurm job array task (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job "
+                "(JOB_COMPLETION_INDEX): give --shard i/n");
+  }
+  t.scheduler = "Slurm";
+  t.id = id;
+  long long min = 0, max = 0, step = 1, count = 0;
+  const bool has_min = env_whole("SLURM_ARRAY_TASK_MIN", where, min);
+  const bool has_max = env_whole("SLURM_ARRAY_TASK_MAX", where, max);
+  env_whole("SLURM_ARRAY_TASK_STEP", where, step);
+  const bool has_count = env_whole("SLURM_ARRAY_TASK_COUNT", where, count);
+  std::string array;
+  if (has_min && has_max) {
+    array = std::to_string(min) + "-" + std::to_string(max) + (step > 1 ? ":" + std::to_string(step) : "");
+    // Evenly spaced: the ids are exactly min, min + step, ..., max, so (id - min) / step numbers
+    // the tasks 0..count-1 (a list like 1,3,7 or 0-3,8-11 is not: Slurm gives it step 1).
+    const bool even = step >= 1 && min <= id && id <= max && (max - min) % step == 0 &&
+                      (id - min) % step == 0 && (!has_count || count == (max - min) / step + 1);
+    if (even) {
+      t.index = (id - min) / step;
+      t.count = (max - min) / step + 1;
+    } else {
+      t.count = has_count ? count : 0;
+      if (has_count) array += " (" + std::to_string(count) + " tasks)";
+    }
+  } else if (has_count) {
+    t.count = count;
+  }
+  const char* job = std::getenv("SLURM_ARRAY_JOB_ID");
+  t.name = "Slurm array " + (job ? std::string("job ") + job + " " : std::string()) + "task " +
+           std::to_string(id) + (array.empty() ? "" : " of " + array);
+  return t;
+}
+
+int explicit_shard_count(const std::string& count_text, std::string* source) {
+  std::string text = count_text, name = "--shard-count";
+  if (text.empty()) {
+    const char* env = std::getenv("FGQ_SHARD_COUNT");
+    if (env == nullptr) return 0;
+    text = env;
+    name = "FGQ_SHARD_COUNT";
+  }
+  const Whole w = read_whole(text, kMaxShards);
+  if (w.kind != Whole::Ok || w.value < 1)
+    fail(name, "'" + text + "' must be a whole number of shards, 1.." + std::to_string(kMaxShards));
+  if (source) *source = name + (name == "FGQ_SHARD_COUNT" ? "=" : " ") + std::to_string(w.value);
+  return static_cast<int>(w.value);
+}
+
+Shard resolve_shard(const std::string& text, const std::string& count_text, const std::string& where,
+                    std::string* how) {
+  if (text != "auto") {
+    if (!count_text.empty())
+      fail("--shard-count", "goes with " + where + " auto (" + where + " i/n gives its own count)");
+    return parse_shard(text, where);
+  }
+  const std::string at = where + " auto";
+  std::string count_source;
+  const int n = explicit_shard_count(count_text, &count_source);
+  const ArrayTask t = array_task(at);
+  Shard s;
+  if (n > 0) {
+    if (t.id >= n)
+      fail(at, t.name + " is not a shard of " + std::to_string(n) + " (with " + count_source +
+                   " the task ids are the shard numbers 0.." + std::to_string(n - 1) + ")");
+    s = {static_cast<int>(t.id), n};
+    if (how) *how = t.name + ", " + count_source;
+  } else if (t.scheduler == "Kubernetes") {
+    fail(at, t.name + ": the number of shards is not in the environment: give --shard-count N or "
+                      "FGQ_SHARD_COUNT=N (the Job's spec.completions)");
+  } else {
+    if (t.index < 0)
+      fail(at, t.name + ": the array's ids do not number its tasks 0..n-1 as (id - min) / step "
+                        "(not evenly spaced, like 1,3,7): submit --array=0-N, or give --shard-count "
+                        "N so that the task ids are the shard numbers");
+    if (t.count > kMaxShards)
+      fail(at, t.name + ": " + std::to_string(t.count) + " tasks are more than " +
+                   std::to_string(kMaxShards) + " shards");
+    s = {static_cast<int>(t.index), static_cast<int>(t.count)};
+    if (how) *how = t.name;
+  }
+  return s;
 }
 
 size_t shard_size(size_t total, const Shard& s) {

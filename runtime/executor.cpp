@@ -124,6 +124,12 @@ Executor::Executor(const Graph& graph, int max_batch, std::shared_ptr<rt::Kernel
                        std::to_string(g.inputs.size()));
   m.input = g.inputs[0];
   if (g.outputs.empty()) fail(g.source, "executor: the graph has no outputs");
+  // An output folded into a constant (Shape of the input, ...) has no batch dimension: callers
+  // read batch x (its size) values from it.
+  for (int v : g.outputs)
+    if (g.values[v].is_const())
+      fail(g.source, "executor: output '" + g.values[v].name +
+                         "' is a constant (it does not depend on the input); outputs must be computed per image");
 
   const std::vector<BufferLifetime> life = value_lifetimes(g);
   std::vector<bool> computed(g.values.size());

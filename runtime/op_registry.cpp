@@ -110,6 +110,12 @@ const OpRegistry& builtin_ops() {
     register_elementwise(reg);
     register_gemm(reg);
     register_views(reg);
+    register_layout(reg);
+    register_unary(reg);
+    register_reduce(reg);
+    register_normalization(reg);
+    register_resize(reg);
+    register_conv_transpose(reg);
     register_qconv(reg);
     register_quantize(reg);
     return reg;

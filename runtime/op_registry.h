@@ -118,6 +118,12 @@ void register_pool(OpRegistry& r);
 void register_elementwise(OpRegistry& r);
 void register_gemm(OpRegistry& r);
 void register_views(OpRegistry& r);
+void register_layout(OpRegistry& r);
+void register_unary(OpRegistry& r);
+void register_reduce(OpRegistry& r);
+void register_normalization(OpRegistry& r);
+void register_resize(OpRegistry& r);
+void register_conv_transpose(OpRegistry& r);
 void register_qconv(OpRegistry& r);
 void register_quantize(OpRegistry& r);
 

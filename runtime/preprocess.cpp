@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <vector>
 
@@ -48,6 +51,11 @@ constexpr std::array<float, 3> kTorchStdRGB{0.229f, 0.224f, 0.225f};
 
 std::array<float, 3> reversed(std::array<float, 3> a) { return {a[2], a[1], a[0]}; }
 
+std::string fmt_hex(uint8_t v) {
+  static const char* digits = "0123456789ABCDEF";
+  return {digits[v >> 4], digits[v & 15]};
+}
+
 }  // namespace
 
 Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& md,
@@ -83,10 +91,10 @@ Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& m
   }
   if (const std::string* v = get("fgq.input_size")) {
     // Bounded before the int conversion (UB for 8e9) and before anyone allocates s*s pixels.
-    constexpr float kMaxInputSize = 4096;
     const float s = parse_float(*v, source, "fgq.input_size");
-    if (s < 1 || s > kMaxInputSize || s != std::floor(s))
-      fail(source, "metadata fgq.input_size='" + *v + "' must be an integer from 1 to 4096");
+    if (s < 1 || s > kMaxImageSide || s != std::floor(s))
+      fail(source, "metadata fgq.input_size='" + *v + "' must be an integer from 1 to " +
+                       std::to_string(kMaxImageSide));
     p.input_size = static_cast<int>(s);
   }
   if (!missing.empty())
@@ -97,22 +105,116 @@ Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& m
   return p;
 }
 
+std::string jpeg_damage(const uint8_t* d, size_t n) {
+  if (n < 2 || d[0] != 0xFF || d[1] != 0xD8) return "";
+  const std::string truncated = "truncated JPEG (" + std::to_string(n) +
+                                " bytes, no end-of-image marker; decoders fill the rest with grey)";
+  size_t i = 2;
+  for (;;) {
+    if (i >= n) return truncated;
+    if (d[i] != 0xFF) {
+      size_t j = i;
+      while (j < n && d[j] != 0xFF) ++j;
+      if (j >= n) return truncated;
+      return "corrupt JPEG (" + std::to_string(j - i) + " stray bytes before the marker at byte " +
+             std::to_string(j) + ")";
+    }
+    while (i < n && d[i] == 0xFF) ++i;  // fill bytes
+    if (i >= n) return truncated;
+    const uint8_t marker = d[i++];
+    if (marker == 0xD9) return "";                                  // EOI
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
+    if (marker == 0x00 || marker == 0xD8)
+      return "corrupt JPEG (marker 0xFF" + fmt_hex(marker) + " at byte " + std::to_string(i - 2) + ")";
+    if (n - i < 2) return truncated;
+    const size_t len = size_t(d[i]) << 8 | d[i + 1];
+    if (len < 2)
+      return "corrupt JPEG (segment length " + std::to_string(len) + " at byte " + std::to_string(i) + ")";
+    if (n - i < len) return truncated;
+    i += len;
+    if (marker != 0xDA) continue;
+    // Entropy-coded data of a scan: up to the next marker that is not a stuffed 0xFF00, a restart
+    // marker or a fill byte.
+    for (;;) {
+      while (i < n && d[i] != 0xFF) ++i;
+      if (n - i < 2) return truncated;
+      const uint8_t m = d[i + 1];
+      if (m == 0x00 || (m >= 0xD0 && m <= 0xD7)) {
+        i += 2;
+      } else if (m == 0xFF) {
+        ++i;
+      } else {
+        break;  // the marker after the scan
+      }
+    }
+  }
+}
+
+namespace {
+
+// Width and height from the header of a JPEG (first frame header), PNG or BMP; {0, 0} if unknown.
+std::pair<int64_t, int64_t> header_size(const std::vector<uint8_t>& d) {
+  const size_t n = d.size();
+  auto be16 = [&](size_t at) { return int64_t(d[at]) << 8 | d[at + 1]; };
+  auto be32 = [&](size_t at) { return int64_t(be16(at)) << 16 | be16(at + 2); };
+  auto le32 = [&](size_t at) {
+    return int64_t(int32_t(uint32_t(d[at]) | uint32_t(d[at + 1]) << 8 | uint32_t(d[at + 2]) << 16 |
+                           uint32_t(d[at + 3]) << 24));
+  };
+  if (n >= 24 && d[0] == 0x89 && d[1] == 'P' && d[2] == 'N' && d[3] == 'G') return {be32(16), be32(20)};
+  if (n >= 26 && d[0] == 'B' && d[1] == 'M') return {std::llabs(le32(18)), std::llabs(le32(22))};
+  if (n >= 4 && d[0] == 0xFF && d[1] == 0xD8) {
+    for (size_t i = 2; i + 4 <= n;) {
+      if (d[i] != 0xFF) return {0, 0};
+      const uint8_t m = d[i + 1];
+      if (m == 0xFF) {
+        ++i;
+        continue;
+      }
+      if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+        i += 2;
+        continue;
+      }
+      const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+      if (sof && i + 9 <= n) return {be16(i + 7), be16(i + 5)};
+      if (m == 0xDA || m == 0xD9) return {0, 0};
+      i += 2 + size_t(be16(i + 2));
+    }
+  }
+  return {0, 0};
+}
+
+constexpr std::streamoff kMaxFileBytes = std::streamoff(1) << 30;
+
+std::string dims(int64_t w, int64_t h) { return std::to_string(w) + "x" + std::to_string(h); }
+
+}  // namespace
+
 // Shorter side to `shorter` (the longer one truncated like torchvision's Resize), then a
 // centre crop whose offset rounds half to even like torchvision's CenterCrop.
 static cv::Mat resize_and_crop(const cv::Mat& img, const Preprocess& p, const std::string& path) {
   const int s = p.input_size;
+  if (s < 1 || s > kMaxImageSide)
+    fail(path, "crop " + std::to_string(s) + " is outside 1.." + std::to_string(kMaxImageSide));
   cv::Mat out;
   if (p.plain_resize) {
     cv::resize(img, out, cv::Size(s, s), 0, 0, cv::INTER_LINEAR);
     return out;
   }
+  if (p.resize_shorter > kMaxImageSide)
+    fail(path, "resize " + std::to_string(p.resize_shorter) + " is larger than " +
+                   std::to_string(kMaxImageSide) + " (--resize)");
   if (p.resize_shorter < s)
     fail(path, "resize " + std::to_string(p.resize_shorter) + " is smaller than the crop " +
                    std::to_string(s));
   const int w = img.cols, h = img.rows;
-  const int r = p.resize_shorter;
-  const int nw = w <= h ? r : static_cast<int>(int64_t(r) * w / h);
-  const int nh = w <= h ? static_cast<int>(int64_t(r) * h / w) : r;
+  const int64_t r = p.resize_shorter;
+  const int64_t nw64 = w <= h ? r : r * w / h;
+  const int64_t nh64 = w <= h ? r * h / w : r;
+  if (nw64 * nh64 > kMaxResizedPixels)
+    fail(path, "image " + dims(w, h) + " would be resized to " + dims(nw64, nh64) + ", more than " +
+                   std::to_string(kMaxResizedPixels) + " pixels (--resize " + std::to_string(r) + ")");
+  const int nw = static_cast<int>(nw64), nh = static_cast<int>(nh64);
   cv::Mat resized;
   if (nw == w && nh == h)
     resized = img;
@@ -124,8 +226,25 @@ static cv::Mat resize_and_crop(const cv::Mat& img, const Preprocess& p, const st
 }
 
 void load_image(const std::string& path, const Preprocess& p, float* out) {
+  std::vector<uint8_t> bytes;
+  {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) fail(path, "cannot decode image");
+    const std::streamoff size = in.tellg();
+    if (size < 0) fail(path, "cannot decode image");
+    if (size > kMaxFileBytes) fail(path, "file is larger than " + std::to_string(kMaxFileBytes) + " bytes");
+    bytes.resize(static_cast<size_t>(size));
+    in.seekg(0);
+    if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) fail(path, "cannot decode image");
+  }
+  if (std::string why = jpeg_damage(bytes.data(), bytes.size()); !why.empty()) fail(path, why);
+  const auto [hw, hh] = header_size(bytes);
+  if (hw * hh > kMaxSourcePixels)
+    fail(path, "image " + dims(hw, hh) + " is larger than " + std::to_string(kMaxSourcePixels) + " pixels");
   // PIL (the reference pipelines) ignores EXIF orientation; so do we.
-  cv::Mat img = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+  cv::Mat img;
+  if (!bytes.empty()) img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()),
+                                         cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   if (img.empty() || img.type() != CV_8UC3) fail(path, "cannot decode image");
   const cv::Mat crop = resize_and_crop(img, p, path);
 

@@ -1,10 +1,20 @@
 #pragma once
 // Image decoding and preprocessing (OpenCV), driven by the model's metadata_props.
 #include <array>
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 
 namespace fgq {
+
+// Bounds on what preprocessing allocates per image, whatever the flags, the model or the file
+// say: the crop and resize targets (fgq.input_size, --crop, --resize) ...
+constexpr int kMaxImageSide = 4096;
+// ... the decoded image (a JPEG header may declare 65535 x 65535) ...
+constexpr int64_t kMaxSourcePixels = int64_t(1) << 27;
+// ... and the resized image before the crop (a 10000 x 10 strip resized to 256 on its short side).
+constexpr int64_t kMaxResizedPixels = int64_t(1) << 26;
 
 struct Preprocess {
   std::string channel_order = "RGB";  // order the network expects: RGB | BGR
@@ -21,7 +31,17 @@ struct Preprocess {
 };
 
 // Decode `path` and write 3 x input_size x input_size floats (CHW) to out.
-// Throws fgq::Error "<path>: cannot decode image" for unreadable files.
+// Throws fgq::Error "<path>: <reason>" for files that are not scored:
+//   "cannot decode image" (missing, unreadable, not an image OpenCV decodes),
+//   "truncated JPEG (...)" / "corrupt JPEG (...)" (decoders would fill the rest with grey),
+//   "image WxH is larger than ... pixels" / "... would be resized to ..." (memory bounds above).
 void load_image(const std::string& path, const Preprocess& p, float* out);
+
+// Why the JPEG in data[0..size) is damaged ("truncated JPEG (...)", "corrupt JPEG (...)"), or ""
+// if its marker structure is whole: segments of consistent lengths, entropy-coded scans, and the
+// end-of-image marker 0xFFD9 (bytes after it are ignored). Not a JPEG (no 0xFFD8 start): "".
+// libjpeg decodes a truncated file with a warning and a grey tail; this refuses it instead.
+// Damage inside the entropy-coded data of a file with a whole structure is not detected.
+std::string jpeg_damage(const uint8_t* data, size_t size);
 
 }  // namespace fgq

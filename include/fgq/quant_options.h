@@ -5,7 +5,9 @@
 namespace fgq {
 
 struct QuantOptions {
-  int group = 4;                     // N: weights per (alpha, delta) group along input channels
+  // N: weights per (alpha, delta) group along input channels, 1..65536 (else quantize() throws
+  // fgq::Error); a group wider than a layer's input channels spans all of them.
+  int group = 4;
   std::string threshold = "exact";  // exact | twn
   int act_bits = 8;                  // 8 | 4 | 0 (0 = keep FP32 activations)
   std::string act_calib = "mse";     // max | percentile | mse

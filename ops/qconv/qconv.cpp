@@ -5,28 +5,37 @@
 //   - packs the weights in the micro-kernel's layout (avx512vnni / scalar: int8 blocks of 64
 //     output channels, one 64-byte vector = 16 oc x 4 ic, [block][tap][group][vector]; avx2:
 //     int16 pairs, blocks of 16 output channels), zero-padded to whole vectors of input and
-//     output channels;
+//     output channels; make_qconv_ternary may keep them as ternary masks + levels instead
+//     (avx512vnni, "resident": 32 bytes per vector, expanded by the micro-kernel);
 //   - compensation comp[k] = -in_zero * sum(w[k]) (u8 paths; 0 for avx2, whose input is widened
 //     to x - in_zero), multipliers and biases padded with zeros;
 //   - how a task finds its input rows, one of:
 //       direct: 1x1, stride 1, no padding: a plain GEMM, rows computed from the pixel index;
+//       dense:  avx512vnni, a u8 input of C < 4 channels (the first conv): the input is copied
+//               into the scratch as a padded image of C bytes per pixel, a kernel row is then
+//               KW * C contiguous bytes (packed as that rounded up to 4) and a pixel needs one
+//               pointer, kernel row r at + r * DH * Wp * C;
 //       fused:  dilation 1 along W and <= 64 bytes per input row (C <= 64): the KW taps of a
 //               kernel row read KW consecutive input pixels = KW * row_bytes contiguous bytes,
 //               and their packed weights are contiguous too, so the micro-kernel runs KH taps
-//               of KW * groups groups with one pointer per kernel row (the first conv, C = 3:
-//               49 taps of 4 bytes become 7 of 28). Kernel rows sticking out of the image on
-//               the left or right are assembled in a small per-task buffer, rows above or
-//               below point at a zero-point row;
+//               of KW * groups groups with one pointer per kernel row. Kernel rows sticking
+//               out of the image on the left or right are assembled in a small per-thread
+//               buffer, rows above or below point at a zero-point row;
 //       indirect: an offset table built here, per output pixel of one image and tap the input
 //               pixel or -1 for padding (read from a row of zero-point bytes);
 //   - the clamp intersected with the integer output's range: clamping to [lo, hi] and then
 //     saturating equals clamping to the intersection (the range bounds are integers and
-//     rounding is monotonic), so the SIMD round + narrowing never saturates.
+//     rounding is monotonic), so the SIMD round + narrowing never saturates; and when that
+//     clamp is the u8 / s8 range and the value provably stays inside int32, the avx512vnni
+//     epilogue drops the float clamp altogether (qk::Layer::fast_epi).
 // qconv_run: converts the input into the scratch if the path needs it (u4 -> u8 unpacking;
-//   avx2: widening to int16 x - in_zero), then runs tasks of (pixel range x output-channel
-//   range) with tbb::parallel_for. A task builds its row pointers once; the micro-kernel loops
-//   over the task's channel blocks (outer: the block's weights stay in L1/L2) and its 6-pixel
-//   tiles (inner; tiles run across image boundaries).
+//   avx2: widening to int16 x - in_zero; dense: the padded C-byte image), then runs tasks of
+//   (pixel range x output-channel range) with tbb::parallel_for (one thread for a layer under
+//   1 M multiply-adds: waking a worker costs more). A task builds its row pointers a chunk of
+//   pixels at a time (in buffers the thread keeps: no allocation per call) and calls the
+//   micro-kernel per chunk, which loops over the task's channel blocks (outer: the block's
+//   weights stay in L1/L2, the next block's are prefetched meanwhile) and its 6-pixel tiles
+//   (inner; tiles run across image boundaries).
 #include "ops/qconv/qconv.h"
 
 #include <tbb/blocked_range.h>
@@ -82,12 +91,20 @@ class QConvKernel {
   int64_t row_bytes = 0;     // bytes of one input row as the micro-kernel reads it
   bool direct = false;       // 1x1, stride 1, no padding: rows are computed (a plain GEMM)
   bool fused = false;        // the KW taps of a kernel row read as one (see make_qconv)
+  bool dense = false;        // a padded, dense copy of the input (see make_qconv)
+  bool resident = false;     // weights kept as ternary masks + levels (make_qconv_ternary)
+  int Hp = 0, Wp = 0;        // dense: the padded image's size (C bytes per pixel)
+  int64_t dense_depth = 0;   // dense: bytes per kernel row as packed, KW * C rounded up to 4
+  int64_t chunk = 0;         // pixels per micro-kernel call when rows are built (fused, dense,
+                             // indirect): a multiple of the tile height
   int edge_cols = 0;         // fused: output columns whose kernel rows stick out left or right
   bool convert = false;      // the input is converted into the scratch first
   Buffer wpack, comp, mult, bias, zero_row;
   size_t wpack_bytes = 0, epi_bytes = 0;
   std::vector<int32_t> offs;  // [OH*OW][taps]: input pixel (ih*W + iw) or -1 (padding)
-  qk::Layer layer{};
+  qk::Layer layer{};      // as packed: taps = KH * KW, groups per input pixel
+  qk::Layer run_layer{};  // as the micro-kernel runs it: fused KH taps of KW * groups groups,
+                          // dense KH taps of dense_depth / 4 groups, else = layer
   UKernel ukernel = nullptr;
 };
 
@@ -149,13 +166,19 @@ void check_params(Isa isa, const QConvParams& p, const int8_t* w, const float* m
     fail("qconv", std::string("this CPU cannot run the ") + isa_name(isa) + " path");
 }
 
-// Packs w[K][C][KH][KW] for the scalar / avx512vnni micro-kernels (qconv_ukernel.h).
+// Packs the weights for the scalar / avx512vnni micro-kernels (qconv_ukernel.h): blocks of 64
+// output channels, [block][tap][group][nb16][16 oc][4 ic]. The reduction as the micro-kernel
+// reads it: taps x depth bytes (depth a multiple of 4), weight (k, t, j) = w[k][c][r][s] with
+//   normal: t = r * KW + s, j = c (c < C; zero for the padding channels C..cs-1)
+//   dense:  t = r, j = s * C + c (zero past KW * C)
 void pack_vnni(QConvKernel& q, const int8_t* w, int64_t kpad) {
   const QConvGeometry& g = q.p.g;
-  const int64_t groups = q.cs / 4, taps = q.taps;
-  q.wpack_bytes = size_t(kpad * taps * q.cs);
+  const int64_t taps = q.dense ? g.KH : q.taps, depth = q.dense ? q.dense_depth : q.cs;
+  const int64_t groups = depth / 4;
+  q.wpack_bytes = size_t(kpad * taps * depth);
   q.wpack = aligned_zeroed(q.wpack_bytes);
   int8_t* out = reinterpret_cast<int8_t*>(q.wpack.get());
+  const int64_t ktaps = q.taps;
   for (int64_t n0 = 0; n0 < kpad; n0 += qk::kBlockVnni) {
     const int64_t nb16 = std::min<int64_t>(qk::kBlockVnni, kpad - n0) / 16;
     int8_t* blk = out + (n0 / qk::kBlockVnni) * taps * groups * 256;
@@ -164,10 +187,55 @@ void pack_vnni(QConvKernel& q, const int8_t* w, int64_t kpad) {
         for (int64_t j = 0; j < nb16; ++j)
           for (int64_t o = 0; o < 16; ++o)
             for (int64_t i = 0; i < 4; ++i) {
-              const int64_t k = n0 + 16 * j + o, c = 4 * gi + i;
-              if (k >= g.K || c >= g.C) continue;
-              blk[((t * groups + gi) * nb16 + j) * 64 + o * 4 + i] = w[(k * g.C + c) * taps + t];
+              const int64_t k = n0 + 16 * j + o, jj = 4 * gi + i;
+              if (k >= g.K) continue;
+              int64_t c, tap;
+              if (q.dense) {
+                if (jj >= g.KW * g.C) continue;
+                c = jj % g.C, tap = t * g.KW + jj / g.C;
+              } else {
+                if (jj >= g.C) continue;
+                c = jj, tap = t;
+              }
+              blk[((t * groups + gi) * nb16 + j) * 64 + o * 4 + i] = w[(k * g.C + c) * ktaps + tap];
             }
+  }
+}
+
+// Packs ternary weights (t in {-1, 0, 1}, level of (k, c, tap) = lv[(k * G + c / group) * taps
+// + tap], group a multiple of 4) as masks + levels for the avx512vnni micro-kernel
+// (qconv_ukernel.h, Layer::resident): the pack_vnni order, 32 bytes per 64-weight vector.
+void pack_resident(QConvKernel& q, const int8_t* t, const uint8_t* lv, int64_t group,
+                   int64_t kpad) {
+  const QConvGeometry& g = q.p.g;
+  const int64_t taps = q.taps, groups = q.cs / 4, G = ceil_div(g.C, group);
+  q.wpack_bytes = size_t(kpad * taps * q.cs / 2);
+  q.wpack = aligned_zeroed(q.wpack_bytes);
+  uint8_t* out = q.wpack.get();
+  for (int64_t n0 = 0; n0 < kpad; n0 += qk::kBlockVnni) {
+    const int64_t nb16 = std::min<int64_t>(qk::kBlockVnni, kpad - n0) / 16;
+    uint8_t* blk = out + (n0 / qk::kBlockVnni) * taps * groups * 128;
+    for (int64_t tp = 0; tp < taps; ++tp)
+      for (int64_t gi = 0; gi < groups; ++gi) {
+        uint8_t* base = blk + (tp * groups + gi) * nb16 * 32;
+        for (int64_t j = 0; j < nb16; ++j) {
+          uint64_t nz = 0, neg = 0;
+          for (int64_t o = 0; o < 16; ++o) {
+            const int64_t k = n0 + 16 * j + o;
+            if (k >= g.K || 4 * gi >= g.C) continue;
+            base[16 * nb16 + 16 * j + o] = lv[(k * G + 4 * gi / group) * taps + tp];
+            for (int64_t i = 0; i < 4; ++i) {
+              const int64_t c = 4 * gi + i;
+              if (c >= g.C) continue;
+              const int8_t v = t[(k * g.C + c) * taps + tp];
+              nz |= uint64_t(v != 0) << (4 * o + i);
+              neg |= uint64_t(v < 0) << (4 * o + i);
+            }
+          }
+          std::memcpy(base + 8 * j, &nz, 8);
+          std::memcpy(base + 8 * nb16 + 8 * j, &neg, 8);
+        }
+      }
   }
 }
 
@@ -195,8 +263,19 @@ void pack_avx2(QConvKernel& q, const int8_t* w, int64_t kpad) {
 
 }  // namespace
 
-std::shared_ptr<const QConvKernel> make_qconv(Isa isa, const QConvParams& p, const int8_t* w,
-                                             const float* mult, const float* bias) {
+namespace {
+
+// make_qconv and make_qconv_ternary: w is the int8 weights either way; tern (t, levels, group)
+// is set when the weights may stay resident as ternary masks + levels.
+struct TernaryInput {
+  const int8_t* t;
+  const uint8_t* levels;
+  int64_t group;
+};
+
+std::shared_ptr<const QConvKernel> make_impl(Isa isa, const QConvParams& p, const int8_t* w,
+                                            const float* mult, const float* bias,
+                                            const TernaryInput* tern) {
   check_params(isa, p, w, mult, bias);
   auto q = std::make_shared<QConvKernel>();
   q->p = p;
@@ -217,13 +296,31 @@ std::shared_ptr<const QConvKernel> make_qconv(Isa isa, const QConvParams& p, con
   // channels (the first conv, C = 3: 49 taps of 4 bytes become 7 of 28). Kernel rows that stick
   // out of the image left or right are assembled by the task in a small buffer.
   q->fused = !q->direct && g.KW > 1 && g.DW == 1 && q->row_bytes <= 64;
+  // Dense (avx512vnni, a u8 input of 1 to 3 channels in 4-byte pixels: the first conv):
+  // qconv_run first copies the input into the scratch as a padded image (Hp x Wp pixels, the
+  // padding in_zero) of C bytes per pixel, so that a kernel row is KW * C contiguous bytes;
+  // packed as KW * C rounded up to 4 (the bytes past it, the next pixels', meet zero weights)
+  // that is 6 groups instead of 7 for 7x7, C = 3 (88 % of the vpdpbusd lanes useful instead of
+  // 75 %), and with no padding left nothing is assembled: one pointer per output pixel, kernel
+  // row r at + r * DH * Wp * C (Task::tap_stride).
+  q->dense = isa == Isa::Avx512Vnni && !q->direct && p.in_type == QType::U8 && g.C < 4 &&
+             g.DW == 1 && round_up(int64_t(g.KW) * g.C, 4) < int64_t(g.KW) * q->cs;
+  if (q->dense) {
+    q->fused = false;
+    q->convert = true;
+    q->Hp = g.H + g.PT + g.PB, q->Wp = g.W + g.PL + g.PR;
+    q->dense_depth = round_up(int64_t(g.KW) * g.C, 4);
+  }
   for (int ow = 0; ow < q->OW; ++ow) {
     const int iw0 = ow * g.SW - g.PL;
     q->edge_cols += iw0 < 0 || iw0 + g.KW > g.W;
   }
   const int64_t kpad = round_up(g.K, avx2 ? 8 : 16);
+  q->resident = tern && isa == Isa::Avx512Vnni && !q->dense && tern->group % 4 == 0;
   if (avx2)
     pack_avx2(*q, w, kpad);
+  else if (q->resident)
+    pack_resident(*q, tern->t, tern->levels, tern->group, kpad);
   else
     pack_vnni(*q, w, kpad);
 
@@ -250,7 +347,7 @@ std::shared_ptr<const QConvKernel> make_qconv(Isa isa, const QConvParams& p, con
   q->zero_row = aligned_zeroed(zero_bytes);
   if (!avx2) std::memset(q->zero_row.get(), p.in_zero, zero_bytes);
 
-  if (!q->direct && !q->fused) {
+  if (!q->direct && !q->fused && !q->dense) {
     q->offs.resize(size_t(q->OH) * q->OW * q->taps);
     int32_t* o = q->offs.data();
     for (int oh = 0; oh < q->OH; ++oh)
@@ -268,6 +365,28 @@ std::shared_ptr<const QConvKernel> make_qconv(Isa isa, const QConvParams& p, con
     const float tmax = p.out_type == QType::S8 ? 127.f : p.out_type == QType::U4 ? 15.f : 255.f;
     lo = std::min(std::max(lo, tmin), tmax);
     hi = std::min(std::max(hi, tmin), tmax);
+  }
+
+  // The fast epilogue (qk::Layer::fast_epi) when the clamp is the u8 / s8 output's range and
+  // the float value provably stays well inside int32: |acc| <= sum |w| * max|x - in_zero|,
+  // |y| <= |acc| * |mult| + |bias| + max|res| * |res_scale| (plus rounding: a 2^-20 margin).
+  int32_t fast_epi = qk::kFastEpiNone;
+  if ((p.out_type == QType::U8 && lo == 0.f && hi == 255.f) ||
+      (p.out_type == QType::S8 && lo == -128.f && hi == 127.f)) {
+    const double xmax = std::max(p.in_zero, (p.in_type == QType::U4 ? 15 : 255) - p.in_zero);
+    const double rmax = !p.has_residual ? 0 : p.res_type == QType::S8 ? 128 : 255;
+    double worst = 0;
+    for (int64_t k = 0; k < g.K; ++k) {
+      double wsum = 0;
+      for (int64_t i = 0; i < depth; ++i) wsum += std::abs(int(w[k * depth + i]));
+      worst = std::max(worst, wsum * xmax * std::abs(double(mult[k])) + std::abs(double(bias[k])) +
+                                  rmax * std::abs(double(p.res_scale)));
+    }
+    if (worst * (1 + 1.0 / (1 << 20)) + 1 < double(1 << 30))
+      fast_epi = !p.has_residual               ? qk::kFastEpiNoRes
+                 : p.res_type == QType::U8     ? qk::kFastEpiResU8
+                 : p.res_type == QType::S8     ? qk::kFastEpiResS8
+                                               : qk::kFastEpiNone;
   }
 
   qk::Layer& L = q->layer;
@@ -291,14 +410,69 @@ std::shared_ptr<const QConvKernel> make_qconv(Isa isa, const QConvParams& p, con
   L.res_scale = p.has_residual ? p.res_scale : 0.f;
   L.lo = lo;
   L.hi = hi;
+  L.fast_epi = fast_epi;
+  L.prefetch = 1;
+  L.resident = q->resident;
+  q->run_layer = L;
+  if (q->dense) {
+    q->run_layer.taps = g.KH;
+    q->run_layer.groups = int32_t(q->dense_depth / 4);
+  } else if (q->fused) {
+    q->run_layer.taps = g.KH;
+    q->run_layer.groups = g.KW * L.groups;
+  }
+  // Pixels per micro-kernel call when the task builds rows: its row pointers (8 bytes per
+  // pixel and tap, fused: per kernel row, dense: per pixel) about 16 KB.
+  const int64_t per_px = 8 * (q->dense ? 1 : q->fused ? g.KH : q->taps);
+  q->chunk = std::max<int64_t>(1, (16 << 10) / per_px / qk::kTileRows) * qk::kTileRows;
   q->ukernel = isa == Isa::Avx512Vnni ? qk::fgq_qconv_ukernel_avx512vnni
                : avx2                 ? qk::fgq_qconv_ukernel_avx2
                                       : qk::fgq_qconv_ukernel_scalar;
   return q;
 }
 
+}  // namespace
+
+std::shared_ptr<const QConvKernel> make_qconv(Isa isa, const QConvParams& p, const int8_t* w,
+                                             const float* mult, const float* bias) {
+  return make_impl(isa, p, w, mult, bias, nullptr);
+}
+
+std::shared_ptr<const QConvKernel> make_qconv_ternary(Isa isa, const QConvParams& p,
+                                                     const QConvTernaryWeights& tw,
+                                                     const float* mult, const float* bias,
+                                                     bool resident_codes) {
+  check_geometry(p.g);
+  if (!tw.codes || !tw.levels) fail("qconv", "null ternary codes or levels");
+  if (tw.group < 1) fail("qconv", "ternary group " + std::to_string(tw.group) + " must be >= 1");
+  const QConvGeometry& g = p.g;
+  const int64_t taps = int64_t(g.KH) * g.KW, n = int64_t(g.K) * g.C * taps;
+  const int64_t G = ceil_div(g.C, tw.group);
+  std::vector<int8_t> t(static_cast<size_t>(n)), w(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const int code = (tw.codes[i / 4] >> (2 * (i % 4))) & 3;
+    if (code == 3) fail("qconv", "ternary code 3 (invalid) at weight " + std::to_string(i));
+    t[size_t(i)] = int8_t(code == 1 ? 1 : code == 2 ? -1 : 0);
+  }
+  for (int64_t i = 0; i < int64_t(g.K) * G * taps; ++i)
+    if (tw.levels[i] > 127)
+      fail("qconv", "ternary level " + std::to_string(tw.levels[i]) + " exceeds 127");
+  for (int64_t k = 0; k < g.K; ++k)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t q = 0; q < taps; ++q) {
+        const int64_t i = (k * g.C + c) * taps + q;
+        w[size_t(i)] = int8_t(t[size_t(i)] * int(tw.levels[(k * G + c / tw.group) * taps + q]));
+      }
+  const TernaryInput tern{t.data(), tw.levels, tw.group};
+  return make_impl(isa, p, w.data(), mult, bias, resident_codes ? &tern : nullptr);
+}
+
+bool qconv_resident_codes(const QConvKernel& k) { return k.resident; }
+
 size_t qconv_scratch_bytes(const QConvKernel& k, int batch) {
   if (!k.convert || batch < 1) return 0;
+  if (k.dense)  // + 64: a kernel row reads up to 3 bytes past the last pixel
+    return size_t(round_up(int64_t(batch) * k.Hp * k.Wp * k.p.g.C + 64, 64));
   return size_t(round_up(int64_t(batch) * k.p.g.H * k.p.g.W * k.row_bytes, 64));
 }
 
@@ -376,17 +550,14 @@ struct Plan {
 // work, a task's input in about 256 KB. Splitting pixels makes every task read all the
 // weights of its channels, splitting channels makes every task read all its input: when the
 // weights are the bigger of the two (deep layers, small maps) channels are split first.
-Plan plan_tasks(const QConvKernel& k, int64_t M) {
+Plan plan_tasks(const QConvKernel& k, int64_t M, int threads) {
   const QConvGeometry& g = k.p.g;
-  const int threads = std::max(1, tbb::this_task_arena::max_concurrency());
   const int64_t m_tiles = ceil_div(M, qk::kTileRows);
   const int64_t n_blocks = ceil_div(k.layer.kpad, k.block);
   const int64_t want = threads > 1 ? 4 * int64_t(threads) : 1;
   const int64_t in_bytes = M * k.row_bytes * g.SH * g.SW;
-  const int64_t w_bytes = int64_t(k.wpack_bytes);
-  // A task's row pointers: 8 bytes per pixel and tap (fused: per kernel row), also <= 256 KB.
-  const int64_t ptr_bytes = k.direct ? 0 : M * 8 * (k.fused ? g.KH : k.taps);
-  int64_t mt = std::clamp<int64_t>(ceil_div(std::max(in_bytes, ptr_bytes), 256 << 10), 1, m_tiles);
+  const int64_t w_bytes = int64_t(k.wpack_bytes) * (k.resident ? 2 : 1);  // as int8
+  int64_t mt = std::clamp<int64_t>(ceil_div(in_bytes, 256 << 10), 1, m_tiles);
   int64_t nt = 1;
   if (mt * nt < want) {
     if (w_bytes > in_bytes) {
@@ -420,7 +591,31 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
   const int64_t hw = int64_t(p.g.H) * p.g.W;
   const int64_t M = int64_t(batch) * k.OH * k.OW;
   const uint8_t* xin = x;
-  if (k.convert) {
+  if (k.dense) {
+    // The padded dense image: rows of Wp pixels of C bytes, padding rows and columns in_zero.
+    auto* dst = static_cast<uint8_t*>(scratch);
+    const QConvGeometry& g = p.g;
+    const int64_t C = g.C, prow = int64_t(k.Wp) * C, cs = k.cs;
+    const int64_t rows = int64_t(batch) * k.Hp;
+    const uint8_t z = uint8_t(p.in_zero);
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, 16),
+                      [&](const tbb::blocked_range<int64_t>& r) {
+                        for (int64_t i = r.begin(); i < r.end(); ++i) {
+                          const int64_t b = i / k.Hp, ih = i % k.Hp - g.PT;
+                          uint8_t* d = dst + i * prow;
+                          if (ih < 0 || ih >= g.H) {
+                            std::memset(d, z, size_t(prow));
+                            continue;
+                          }
+                          std::memset(d, z, size_t(g.PL * C));
+                          qk::fgq_qconv_dense_row_avx512vnni(x + (b * hw + ih * g.W) * cs, g.W,
+                                                             int32_t(C), d + g.PL * C);
+                          std::memset(d + (g.PL + g.W) * C, z, size_t(g.PR * C));
+                        }
+                      });
+    std::memset(dst + rows * prow, z, 64);
+    xin = dst;
+  } else if (k.convert) {
     auto* dst = static_cast<uint8_t*>(scratch);
     const int64_t pixels = batch * hw;
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, pixels, 256),
@@ -430,7 +625,11 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
     xin = dst;
   }
 
-  const Plan pl = plan_tasks(k, M);
+  // Threads: the arena's, but one for a layer too small to pay for waking a worker (about
+  // 2 us: < 1 M multiply-adds, a few us of work, and < 256 KB of packed weights to stream).
+  int threads = std::max(1, tbb::this_task_arena::max_concurrency());
+  if (qconv_macs(k, batch) < (1 << 20) && k.wpack_bytes < (256 << 10)) threads = 1;
+  const Plan pl = plan_tasks(k, M, threads);
   const int64_t img_bytes = hw * k.row_bytes;
   const int64_t ohw = int64_t(k.OH) * k.OW;
   auto run_task = [&](int64_t task) {
@@ -444,9 +643,35 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
     t.x_row_bytes = k.row_bytes;
     t.res = residual;
     t.y = y;
+    if (k.resident) {  // a block of expanded weights, kept by the thread
+      thread_local Buffer wbuf;
+      thread_local size_t wbuf_bytes = 0;
+      const size_t need = size_t(k.run_layer.taps) * k.run_layer.groups * 256;
+      if (wbuf_bytes < need) wbuf = aligned_zeroed(need), wbuf_bytes = need;
+      t.wbuf = wbuf.get();
+    }
+    if (k.direct) {
+      k.ukernel(&k.run_layer, &t);
+      return;
+    }
+    // Rows (and dense patches) are built a chunk of pixels at a time, in buffers kept by the
+    // thread: no allocation once they have grown to a chunk.
     thread_local std::vector<const uint8_t*> rows;
+    thread_local std::vector<uint8_t> edge;
+    const QConvGeometry& g = p.g;
+    const int KH = g.KH, KW = g.KW, taps = k.taps;
+    const int64_t rb = k.row_bytes, len = KW * rb;
+    const int64_t chunk = std::min(k.chunk, t.m1 - t.m0);
+    const size_t row_ptrs = size_t(chunk * (k.dense ? 1 : k.fused ? KH : taps));
+    if (rows.size() < row_ptrs) rows.resize(row_ptrs);
+    if (k.fused) {
+      // Kernel rows sticking out left or right: at most KH per border pixel, k.edge_cols
+      // border pixels per output row.
+      const size_t edge_bytes =
+          size_t((chunk / k.OW + 2) * std::min<int64_t>(k.edge_cols, chunk) * KH * len);
+      if (edge.size() < edge_bytes) edge.resize(edge_bytes);
+    }
     const uint8_t* zero = k.zero_row.get();
-    const int64_t rb = k.row_bytes;
     // Output pixel m0 as (image, row, column); advanced pixel by pixel (no divisions).
     int64_t img = t.m0 / ohw;
     int oh = int((t.m0 - img * ohw) / k.OW), ow = int(t.m0 - img * ohw - int64_t(oh) * k.OW);
@@ -456,73 +681,69 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
         if (++oh == k.OH) oh = 0, ++img;
       }
     };
-    if (k.fused) {
-      const QConvGeometry& g = p.g;
-      const int KH = g.KH, KW = g.KW;
-      const int64_t len = KW * rb;
-      // Kernel rows sticking out left or right are assembled here: at most KH per border
-      // pixel, k.edge_cols border pixels per output row.
-      thread_local std::vector<uint8_t> edge;
-      const int64_t out_rows = (t.m1 - t.m0) / k.OW + 2;
-      const size_t edge_bytes = size_t(out_rows * k.edge_cols * KH * len);
-      if (edge.size() < edge_bytes) edge.resize(edge_bytes);
-      rows.resize(size_t((t.m1 - t.m0) * KH));
+    for (int64_t c0 = t.m0; c0 < t.m1; c0 += chunk) {
+      const int64_t c1 = std::min(t.m1, c0 + chunk);
       const uint8_t** r = rows.data();
-      uint8_t* e = edge.data();
-      const int SH = g.SH, SW = g.SW, PT = g.PT, PL = g.PL, DH = g.DH, H = g.H, W = g.W;
-      const int64_t row_step = int64_t(DH) * W * rb;  // from kernel row i to i + 1
-      for (int64_t m = t.m0; m < t.m1; ++m, next()) {
-        const uint8_t* base = xin + img * img_bytes;
-        const int iw0 = ow * SW - PL, ih0 = oh * SH - PT;
-        const bool inside_w = iw0 >= 0 && iw0 + KW <= W;
-        if (inside_w && ih0 >= 0 && ih0 + (KH - 1) * DH < H) {  // the common case
-          const uint8_t* src = base + (int64_t(ih0) * W + iw0) * rb;
-          for (int i = 0; i < KH; ++i, src += row_step) *r++ = src;
-          continue;
+      if (k.dense) {  // a pointer per pixel, SW * C bytes apart along an output row
+        const int64_t C = g.C, dimg = int64_t(k.Hp) * k.Wp * C, step = int64_t(g.SW) * C;
+        for (int64_t m = c0; m < c1;) {
+          const uint8_t* q =
+              xin + img * dimg + (int64_t(oh) * g.SH * k.Wp + int64_t(ow) * g.SW) * C;
+          const int64_t n = std::min<int64_t>(c1 - m, k.OW - ow);
+          for (int64_t i = 0; i < n; ++i, q += step) *r++ = q;
+          m += n, ow += int(n) - 1;
+          next();
         }
-        for (int i = 0; i < KH; ++i) {
-          const int ih = ih0 + i * DH;
-          if (ih < 0 || ih >= H) {
-            *r++ = zero;
-          } else if (inside_w) {
-            *r++ = base + (int64_t(ih) * W + iw0) * rb;
-          } else {
-            for (int s = 0; s < KW; ++s) {
-              const int iw = iw0 + s;
-              const uint8_t* src = iw >= 0 && iw < W ? base + (int64_t(ih) * W + iw) * rb : zero;
-              if (rb == 4)  // the first conv (C = 3): a fixed-size move, not a call
-                std::memcpy(e + s * 4, src, 4);
-              else
-                std::memcpy(e + s * rb, src, size_t(rb));
+      } else if (k.fused) {
+        uint8_t* e = edge.data();
+        const int SH = g.SH, SW = g.SW, PT = g.PT, PL = g.PL, DH = g.DH, H = g.H, W = g.W;
+        const int64_t row_step = int64_t(DH) * W * rb;  // from kernel row i to i + 1
+        for (int64_t m = c0; m < c1; ++m, next()) {
+          const uint8_t* base = xin + img * img_bytes;
+          const int iw0 = ow * SW - PL, ih0 = oh * SH - PT;
+          const bool inside_w = iw0 >= 0 && iw0 + KW <= W;
+          if (inside_w && ih0 >= 0 && ih0 + (KH - 1) * DH < H) {  // the common case
+            const uint8_t* src = base + (int64_t(ih0) * W + iw0) * rb;
+            for (int i = 0; i < KH; ++i, src += row_step) *r++ = src;
+            continue;
+          }
+          for (int i = 0; i < KH; ++i) {
+            const int ih = ih0 + i * DH;
+            if (ih < 0 || ih >= H) {
+              *r++ = zero;
+            } else if (inside_w) {
+              *r++ = base + (int64_t(ih) * W + iw0) * rb;
+            } else {
+              for (int s = 0; s < KW; ++s) {
+                const int iw = iw0 + s;
+                const uint8_t* src = iw >= 0 && iw < W ? base + (int64_t(ih) * W + iw) * rb : zero;
+                if (rb == 4)  // the first conv (C = 3): a fixed-size move, not a call
+                  std::memcpy(e + s * 4, src, 4);
+                else
+                  std::memcpy(e + s * rb, src, size_t(rb));
+              }
+              *r++ = e;
+              e += len;
             }
-            *r++ = e;
-            e += len;
           }
         }
+      } else {
+        for (int64_t m = c0; m < c1; ++m, next()) {
+          const uint8_t* base = xin + img * img_bytes;
+          const int32_t* o = k.offs.data() + (int64_t(oh) * k.OW + ow) * taps;
+          for (int i = 0; i < taps; ++i) *r++ = o[i] < 0 ? zero : base + o[i] * rb;
+        }
       }
-      t.rows = rows.data();
-      qk::Layer L = k.layer;  // the same packed weights read as KH taps of KW * groups
-      L.taps = KH;
-      L.groups = KW * L.groups;
-      k.ukernel(&L, &t);
-      return;
+      qk::Task tc = t;
+      tc.m0 = c0, tc.m1 = c1;
+      tc.rows = rows.data();
+      if (k.dense) tc.tap_stride = int64_t(g.DH) * k.Wp * g.C;
+      k.ukernel(&k.run_layer, &tc);
     }
-    if (!k.direct) {
-      const int taps = k.taps;
-      rows.resize(size_t((t.m1 - t.m0) * taps));
-      const uint8_t** r = rows.data();
-      for (int64_t m = t.m0; m < t.m1; ++m, next()) {
-        const uint8_t* base = xin + img * img_bytes;
-        const int32_t* o = k.offs.data() + (int64_t(oh) * k.OW + ow) * taps;
-        for (int i = 0; i < taps; ++i) *r++ = o[i] < 0 ? zero : base + o[i] * rb;
-      }
-      t.rows = rows.data();
-    }
-    k.ukernel(&k.layer, &t);
   };
   const int64_t tasks = pl.m_tasks * pl.n_tasks;
-  if (tasks == 1) {
-    run_task(0);
+  if (tasks == 1 || threads == 1) {
+    for (int64_t i = 0; i < tasks; ++i) run_task(i);
     return;
   }
   tbb::parallel_for(

@@ -58,10 +58,35 @@ class QConvKernel;
 std::shared_ptr<const QConvKernel> make_qconv(Isa isa, const QConvParams& p, const int8_t* w,
                                              const float* mult, const float* bias);
 
+// FGQ ternary weights as the integer pipeline stores them (graph/ternary_codes.h): weight
+// w[k][c][r][s] = levels[k][c / group][r][s] * t[k][c][r][s] with t in {-1, 0, +1}.
+struct QConvTernaryWeights {
+  const uint8_t* codes = nullptr;   // T2 codes of t, [K][C][KH][KW] order, 4 per byte (the first
+                                    // in the low bits): 0 -> 0, 1 -> +1, 2 -> -1 (3 is invalid)
+  const uint8_t* levels = nullptr;  // [K][ceil(C / group)][KH][KW], each 0..127
+  int group = 0;                    // input channels per level, >= 1
+};
+
+// make_qconv for w = levels * t (the same results, bit for bit). With resident_codes the kernel
+// keeps the weights as ternary masks and levels, 2 bits per weight + a byte per 4 weights =
+// half the bytes of packed int8, and expands them into int8 VNNI vectors at run time (two
+// AVX-512BW instructions per 64 weights, a block of 64 output channels at a time into a
+// per-thread buffer, in the tiles themselves for 1 or 2 tiles); that applies on the avx512vnni path
+// when group is a multiple of 4 (a VNNI lane's 4 input channels then share one level), except
+// for the first-conv "dense" layout; elsewhere the weights are packed as int8 like make_qconv
+// (qconv_resident_codes tells which). Throws fgq::Error like make_qconv, and on a code 3, a
+// level > 127 or a group < 1.
+std::shared_ptr<const QConvKernel> make_qconv_ternary(Isa isa, const QConvParams& p,
+                                                     const QConvTernaryWeights& w,
+                                                     const float* mult, const float* bias,
+                                                     bool resident_codes);
+bool qconv_resident_codes(const QConvKernel& k);  // weights kept as ternary masks + levels
+
 // Scratch bytes qconv_run needs for `batch` images: 0 on the scalar and avx512vnni paths with a
-// u8 input; a u4 input is unpacked to u8 there first; the avx2 path always widens the input to
-// int16 there (batch * H * W * 2 * qchannel_stride(U8, C) bytes). Scratch sized for a batch
-// serves every smaller batch.
+// u8 input (except the avx512vnni "dense" first-conv layout, C < 4: a padded copy of the input
+// with C bytes per pixel); a u4 input is unpacked to u8 there first; the avx2 path always
+// widens the input to int16 there (batch * H * W * 2 * qchannel_stride(U8, C) bytes). Scratch
+// sized for a batch serves every smaller batch.
 size_t qconv_scratch_bytes(const QConvKernel& k, int batch);
 
 // Runs `batch` images: x, residual and y point at image 0, images follow each other densely

@@ -5,12 +5,20 @@
 // vpbroadcastd of its 4 input bytes and NB vpdpbusd (u8 input x s8 weight): 24 vpdpbusd per
 // 4 + 6 loads, 29 of the 32 zmm. Taps come from the driver's row pointers (indirection, or one
 // pointer per fused kernel row) or, for 1x1 stride 1, from the pixel index (a plain GEMM).
-// The epilogue (compensation, multiplier, bias, residual, clamp, round, narrowing masked
-// store; 64 u8/s8 channels of a pixel leave in one 64-byte store) runs on the accumulators
-// before they leave the registers. Lane masks per 16-channel vector are computed once a tile.
+// The accumulators start at the compensation (in_zero != 0). The epilogue (multiplier, bias,
+// residual, clamp, round, narrowing masked store; 64 u8/s8 channels of a pixel leave in one
+// 64-byte store) runs on the accumulators before they leave the registers. Lane masks per
+// 16-channel vector are computed once a tile. The common case (Layer::fast_epi: u8/s8 output,
+// clamp = the type's range, 64 channels < K) skips the clamp and the masks (epi_fast).
+//
+// Resident ternary weights (make_qconv_ternary) are expanded into int8 vectors with two
+// AVX-512BW instructions per vector: a block at a time into a per-thread buffer, or by the
+// tiles themselves for a layer of 1 or 2 tiles. While a block's tiles run, the next block's
+// weights are prefetched into L2. The first conv's dense input (qconv.cpp) is made by
+// fgq_qconv_dense_row_avx512vnni.
 //
 // Compiled with -march=x86-64-v4 -mavx512vnni: everything here is in an anonymous namespace
-// (internal linkage) except the one extern "C" entry point; no standard library.
+// (internal linkage) except the extern "C" entry points; no standard library.
 // GCC 12 bug 105593: false -Wmaybe-uninitialized inside <avx512fintrin.h>.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -54,7 +62,7 @@ struct Epi {
   uint8_t* y;
   int64_t opb, rpb, ohw;
   int K, ocs, rcs, out_type, res_type;
-  bool has_res, has_comp;
+  bool has_res;
   __m512 lo, hi, rscale;
 };
 
@@ -66,7 +74,6 @@ FGQ_INLINE Epi make_epi(const Layer& L, const Task& T) {
   e.opb = L.out_pixel_bytes, e.rpb = L.res_pixel_bytes, e.ohw = L.ohw;
   e.K = L.K, e.ocs = L.out_cstride, e.rcs = L.res_cstride;
   e.out_type = L.out_type, e.res_type = L.res_type, e.has_res = L.has_res != 0;
-  e.has_comp = L.has_comp != 0;
   e.lo = _mm512_set1_ps(L.lo), e.hi = _mm512_set1_ps(L.hi), e.rscale = _mm512_set1_ps(L.res_scale);
   return e;
 }
@@ -88,9 +95,9 @@ FGQ_INLINE Masks make_masks(const Epi& e, int n) {
 }
 
 // Epilogue up to the clamp for one output pixel (residual row rp), channels n..n+15.
+// acc already includes the compensation (the accumulators start at comp).
 FGQ_INLINE __m512 epi_float(const Epi& e, const Masks& mk, const uint8_t* rp, int n,
                             __m512i acc) {
-  if (e.has_comp) acc = _mm512_add_epi32(acc, _mm512_loadu_si512(e.comp + n));
   __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(e.mult + n),
                              _mm512_loadu_ps(e.bias + n));
   if (e.has_res) {
@@ -150,20 +157,87 @@ FGQ_INLINE void store_int64(const Epi& e, uint8_t* op, int n, __m512i v0, __m512
   _mm512_storeu_si512(op + n, _mm512_permutexvar_epi32(idx, c));
 }
 
-// One register tile: pixels m..m+MR-1, channels n..n+16*NB-1, weights of the block at wb.
-template <int MR, int NB>
-void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb) {
-  __m512i acc[MR][NB];
-#pragma GCC unroll 8
-  for (int p = 0; p < MR; ++p)
+// The fast epilogue (Layer::fast_epi): MR pixels x 64 channels n..n+63, all < K, u8 (S8OUT 0)
+// or s8 (1) output, residual none (RES 0), u8 (1) or s8 (2). No float clamp: the value stays
+// inside int32 (make_qconv checked), cvtps2dq rounds to nearest even, and the saturating packs
+// clamp to the type's range, which is the layer's clamp. Per 16 outputs: cvtdq2ps, fma,
+// cvtps2dq (+ vpmovzxbd / vpmovsxbd, cvtdq2ps, fma for a residual) and a quarter of the
+// 64-byte pack + store.
+template <int RES, int S8OUT>
+FGQ_INLINE void epi_fast(const Epi& e, int64_t mp, int n, const __m512* mu, const __m512* bi,
+                         __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+  const uint8_t* rp = RES ? e.res + mp * e.rpb + n : nullptr;
+  const __m512i acc[4] = {a0, a1, a2, a3};
+  __m512i v[4];
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) acc[p][j] = _mm512_setzero_si512();
+  for (int j = 0; j < 4; ++j) {
+    __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j]), mu[j], bi[j]);
+    if (RES) {
+      const __m128i rb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rp + 16 * j));
+      const __m512i r = RES == 1 ? _mm512_cvtepu8_epi32(rb) : _mm512_cvtepi8_epi32(rb);
+      y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), e.rscale, y);
+    }
+    v[j] = _mm512_cvtps_epi32(y);
+  }
+  const __m512i a = _mm512_packs_epi32(v[0], v[1]), b = _mm512_packs_epi32(v[2], v[3]);
+  const __m512i c = S8OUT ? _mm512_packs_epi16(a, b) : _mm512_packus_epi16(a, b);
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  _mm512_storeu_si512(e.y + mp * e.opb + n, _mm512_permutexvar_epi32(idx, c));
+}
+
+// Resident ternary weights (Layer::resident): vpshufb of the 16 level bytes broadcast to each
+// 128-bit lane puts oc o's level in the 4 bytes of lane o (kLevelIdx), zeroed where the
+// nonzero mask is clear, then negated where the negative mask is set.
+alignas(64) constexpr int8_t kLevelIdx[64] = {
+    0,  0,  0,  0,  1,  1,  1,  1,  2,  2,  2,  2,  3,  3,  3,  3,
+    4,  4,  4,  4,  5,  5,  5,  5,  6,  6,  6,  6,  7,  7,  7,  7,
+    8,  8,  8,  8,  9,  9,  9,  9,  10, 10, 10, 10, 11, 11, 11, 11,
+    12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15};
+
+FGQ_INLINE __m512i expand_ternary(const int8_t* masks, const int8_t* levels, int nb, int j,
+                                  __m512i idx) {
+  uint64_t nz, neg;
+  __builtin_memcpy(&nz, masks + 8 * j, 8);
+  __builtin_memcpy(&neg, masks + 8 * nb + 8 * j, 8);
+  const __m512i lv =
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(levels + 16 * j)));
+  const __m512i v = _mm512_maskz_shuffle_epi8(_cvtu64_mask64(nz), lv, idx);
+  return _mm512_mask_sub_epi8(v, _cvtu64_mask64(neg), _mm512_setzero_si512(), v);
+}
+
+// One register tile: pixels m..m+MR-1, channels n..n+16*NB-1, weights of the block at wb:
+// resident ternary masks + levels (RES 1, 32 bytes per vector) or int8. pf, pf_lines: cache
+// lines to prefetch into L2 while the tile computes (the next block's weights, a slice per
+// tile; see the entry point), spread over the reduction steps.
+template <int MR, int NB, int RES>
+void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, const int8_t* pf,
+          int64_t pf_lines) {
+  // The accumulators start at the compensation (0 when in_zero is 0: no loads then).
+  __m512i acc[MR][NB];
+  if (L.has_comp) {
+#pragma GCC unroll 8
+    for (int p = 0; p < MR; ++p)
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) acc[p][j] = _mm512_loadu_si512(L.comp + n + 16 * j);
+  } else {
+#pragma GCC unroll 8
+    for (int p = 0; p < MR; ++p)
+#pragma GCC unroll 4
+      for (int j = 0; j < NB; ++j) acc[p][j] = _mm512_setzero_si512();
+  }
 
   const int taps = L.taps, groups = L.groups;
   const int8_t* wp = wb;
+  const int64_t steps = int64_t(taps) * groups;
+  const __m512i lidx = _mm512_load_si512(kLevelIdx);
+  const int pf_per_step = int((pf_lines + steps - 1) / steps);
   for (int t = 0; t < taps; ++t) {
     const uint8_t* a[MR];
-    if (T.rows) {
+    if (T.rows && T.tap_stride) {
+      const uint8_t* const* r = T.rows + (m - T.m0);
+#pragma GCC unroll 8
+      for (int p = 0; p < MR; ++p) a[p] = r[p] + t * T.tap_stride;
+    } else if (T.rows) {
       const uint8_t* const* r = T.rows + (m - T.m0) * taps + t;
 #pragma GCC unroll 8
       for (int p = 0; p < MR; ++p) a[p] = r[p * taps];
@@ -173,9 +247,20 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb) {
     }
     for (int g = 0; g < groups; ++g) {
       __m512i w[NB];
+      if constexpr (RES != 0) {
 #pragma GCC unroll 4
-      for (int j = 0; j < NB; ++j) w[j] = _mm512_loadu_si512(wp + 64 * j);
-      wp += 64 * NB;
+        for (int j = 0; j < NB; ++j) w[j] = expand_ternary(wp, wp + 16 * NB, NB, j, lidx);
+        wp += 32 * NB;
+      } else {
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; ++j) w[j] = _mm512_loadu_si512(wp + 64 * j);
+        wp += 64 * NB;
+      }
+      if (pf_lines > 0) {
+        for (int q = 0; q < pf_per_step; ++q)
+          _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), _MM_HINT_T1);
+        pf += 64 * pf_per_step, pf_lines -= pf_per_step;
+      }
 #pragma GCC unroll 8
       for (int p = 0; p < MR; ++p) {
         const __m512i b = _mm512_set1_epi32(load32(a[p] + 4 * g));
@@ -185,7 +270,39 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb) {
     }
   }
 
+  // An empty asm per accumulator: without it GCC 12 may keep each accumulator in two registers
+  // and spill half of them inside the loop above (seen whenever the epilogue changed shape).
+#pragma GCC unroll 8
+  for (int p = 0; p < MR; ++p)
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) asm("" : "+v"(acc[p][j]));
+
   const Epi e = make_epi(L, T);
+  if constexpr (NB == 4) {
+    const int fast = L.fast_epi;
+    if (fast != kFastEpiNone && n + 64 <= e.K) {
+      __m512 mu[4], bi[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        mu[j] = _mm512_loadu_ps(e.mult + n + 16 * j), bi[j] = _mm512_loadu_ps(e.bias + n + 16 * j);
+      const int variant = 2 * fast + (e.out_type == kS8);
+#pragma GCC unroll 8
+      for (int p = 0; p < MR; ++p) {
+        const int64_t mp = m + p;
+#define FGQ_EPI(R, S) epi_fast<R, S>(e, mp, n, mu, bi, acc[p][0], acc[p][1], acc[p][2], acc[p][3])
+        switch (variant) {
+          case 2 * kFastEpiNoRes: FGQ_EPI(0, 0); break;
+          case 2 * kFastEpiNoRes + 1: FGQ_EPI(0, 1); break;
+          case 2 * kFastEpiResU8: FGQ_EPI(1, 0); break;
+          case 2 * kFastEpiResU8 + 1: FGQ_EPI(1, 1); break;
+          case 2 * kFastEpiResS8: FGQ_EPI(2, 0); break;
+          default: FGQ_EPI(2, 1); break;
+        }
+#undef FGQ_EPI
+      }
+      return;
+    }
+  }
   Masks mk[NB];
 #pragma GCC unroll 4
   for (int j = 0; j < NB; ++j) mk[j] = make_masks(e, n + 16 * j);
@@ -216,11 +333,38 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb) {
   }
 }
 
-using TileFn = void (*)(const Layer&, const Task&, int64_t, int, const int8_t*);
+// Per c = 1, 2, 3: the vpshufb control keeping the first c bytes of each 4-byte pixel, packed at
+// the bottom of each 16-byte lane (4 c bytes = c dwords), and the vpermd gathering the lanes'
+// c dwords (dword 3, zero for c <= 3, elsewhere).
+alignas(64) constexpr int8_t kDenseShuf[3][64] = {
+    {0, 4, 8, 12, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+     0, 4, 8, 12, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+     0, 4, 8, 12, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+     0, 4, 8, 12, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128},
+    {0, 1, 4, 5, 8, 9, 12, 13, -128, -128, -128, -128, -128, -128, -128, -128,
+     0, 1, 4, 5, 8, 9, 12, 13, -128, -128, -128, -128, -128, -128, -128, -128,
+     0, 1, 4, 5, 8, 9, 12, 13, -128, -128, -128, -128, -128, -128, -128, -128,
+     0, 1, 4, 5, 8, 9, 12, 13, -128, -128, -128, -128, -128, -128, -128, -128},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -128, -128, -128, -128,
+     0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -128, -128, -128, -128,
+     0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -128, -128, -128, -128,
+     0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -128, -128, -128, -128},
+};
+alignas(64) constexpr int32_t kDensePerm[3][16] = {
+    {0, 4, 8, 12, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+    {0, 1, 4, 5, 8, 9, 12, 13, 3, 3, 3, 3, 3, 3, 3, 3},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 3, 3, 3, 3},
+};
 
-#define FGQ_ROW(mr) {tile<mr, 1>, tile<mr, 2>, tile<mr, 3>, tile<mr, 4>}
-constexpr TileFn kTiles[kTileRows][4] = {FGQ_ROW(1), FGQ_ROW(2), FGQ_ROW(3),
-                                         FGQ_ROW(4), FGQ_ROW(5), FGQ_ROW(6)};
+using TileFn = void (*)(const Layer&, const Task&, int64_t, int, const int8_t*, const int8_t*,
+                       int64_t);
+
+#define FGQ_ROW(mr, res) {tile<mr, 1, res>, tile<mr, 2, res>, tile<mr, 3, res>, tile<mr, 4, res>}
+#define FGQ_TABLE(res) \
+  {FGQ_ROW(1, res), FGQ_ROW(2, res), FGQ_ROW(3, res),   \
+   FGQ_ROW(4, res), FGQ_ROW(5, res), FGQ_ROW(6, res)}
+constexpr TileFn kTiles[2][kTileRows][4] = {FGQ_TABLE(0), FGQ_TABLE(1)};
+#undef FGQ_TABLE
 #undef FGQ_ROW
 
 }  // namespace
@@ -229,15 +373,75 @@ extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* tas
   const Layer& L = *layer;
   const Task& T = *task;
   const int8_t* w = static_cast<const int8_t*>(L.w);
-  const int64_t block_bytes = int64_t(L.taps) * L.groups * 256;
+  // Resident ternary weights: a block at a time expanded into T.wbuf, the tiles then reading
+  // int8; with at most 2 tiles per block (a fully-connected layer) the tiles expand them as
+  // they read them instead (the expansion then costs less than the round trip).
+  const int64_t tiles = (T.m1 - T.m0 + kTileRows - 1) / kTileRows;
+  const bool expand = L.resident && tiles > 2;
+  const int res = L.resident && !expand ? 1 : 0;
+  const int64_t block_bytes = int64_t(L.taps) * L.groups * (L.resident ? 128 : 256);
   for (int n = T.n0; n < T.n1; n += kBlockVnni) {
     const int width = T.n1 - n < kBlockVnni ? T.n1 - n : kBlockVnni;
     const int nb = (width + 15) / 16;
     const int8_t* wb = w + (n / kBlockVnni) * block_bytes;
+    const int8_t* wt = wb;  // what the tiles read
+    if (expand) {
+      const __m512i lidx = _mm512_load_si512(kLevelIdx);
+      int8_t* d = static_cast<int8_t*>(T.wbuf);
+      const int64_t steps = int64_t(L.taps) * L.groups;
+      const int8_t* src = wb;
+      for (int64_t st = 0; st < steps; ++st, src += 32 * nb)
+        for (int j = 0; j < nb; ++j, d += 64)
+          _mm512_store_si512(d, expand_ternary(src, src + 16 * nb, nb, j, lidx));
+      wt = static_cast<const int8_t*>(T.wbuf);
+    }
+    // While the tiles run over this block, the next block's weights are prefetched into L2,
+    // a slice per tile: weights bigger than the caches stream from memory in the background
+    // instead of stalling the next block's first tile. The next block in memory, also past the
+    // task's channels: the thread's next task usually starts there (TBB hands a thread
+    // consecutive tasks). Not with 1 or 2 tiles (a fully connected layer): they stream the
+    // weights themselves, the hardware prefetcher follows.
+    const int rest = L.kpad - n - kBlockVnni;  // channels of the layer after this block
+    const int64_t next_bytes = !L.prefetch || tiles <= 2 || rest <= 0 ? 0
+                               : rest >= kBlockVnni     ? block_bytes
+                                                        : block_bytes / 4 * ((rest + 15) / 16);
+    const int64_t slice = (next_bytes / 64 + tiles - 1) / tiles;  // lines per tile
+    const int8_t* pf = wb + block_bytes;
+    int64_t left = next_bytes / 64;
     for (int64_t m = T.m0; m < T.m1; m += kTileRows) {
       const int mr = T.m1 - m < kTileRows ? int(T.m1 - m) : kTileRows;
-      kTiles[mr - 1][nb - 1](L, T, m, n, wb);
+      const int64_t lines = slice < left ? slice : left;
+      kTiles[res][mr - 1][nb - 1](L, T, m, n, wt, pf, lines);
+      pf += 64 * lines, left -= lines;
     }
+  }
+}
+
+extern "C" void fgq_qconv_dense_row_avx512vnni(const uint8_t* src, int64_t pixels, int32_t c,
+                                               uint8_t* dst) {
+  // 16 pixels (64 bytes) at a time: vpshufb and vpermd (kDenseShuf, kDensePerm) leave their
+  // 16 c real bytes at the bottom, zeros above.
+  const __m512i vshuf = _mm512_load_si512(kDenseShuf[c - 1]);
+  const __m512i vperm = _mm512_load_si512(kDensePerm[c - 1]);
+  const __mmask64 full = (__mmask64(1) << (16 * c)) - 1;
+  // Full 64-byte stores while they stay inside the row (masked stores are slow on AMD), then
+  // masked ones.
+  int64_t p = 0;
+  for (; c * p + 64 <= c * pixels; p += 16) {
+    const __m512i v = _mm512_loadu_si512(src + 4 * p);
+    _mm512_storeu_si512(dst + c * p,
+                        _mm512_permutexvar_epi32(vperm, _mm512_shuffle_epi8(v, vshuf)));
+  }
+  for (; p + 16 <= pixels; p += 16) {
+    const __m512i v = _mm512_loadu_si512(src + 4 * p);
+    _mm512_mask_storeu_epi8(dst + c * p, full,
+                            _mm512_permutexvar_epi32(vperm, _mm512_shuffle_epi8(v, vshuf)));
+  }
+  if (p < pixels) {
+    const int n = int(pixels - p);
+    const __m512i v = _mm512_maskz_loadu_epi8((__mmask64(1) << (4 * n)) - 1, src + 4 * p);
+    _mm512_mask_storeu_epi8(dst + c * p, (__mmask64(1) << (c * n)) - 1,
+                            _mm512_permutexvar_epi32(vperm, _mm512_shuffle_epi8(v, vshuf)));
   }
 }
 

@@ -27,6 +27,12 @@
 //   scalar, avx512vnni: blocks of 64 output channels (the last one 16, 32 or 48 wide), each
 //     [tap][group][nb16][16 oc][4 ic] int8: one 64-byte vector = 16 oc x 4 ic (OIhw4i16o4i-like).
 //     Block b starts at byte b * taps * groups * 256.
+//   avx512vnni, Layer::resident (ternary weights kept as such, see make_qconv_ternary): the same
+//     blocks and order, each 64-byte vector stored as 32 bytes; per (tap, group) with nb16
+//     vectors: nb16 x 8 bytes "nonzero" masks, nb16 x 8 bytes "negative" masks (bit b = byte
+//     b of the vector = oc b / 4, ic b % 4), nb16 x 16 level bytes (byte o = the level of oc o,
+//     shared by its 4 input channels). Weight byte b = nonzero ? (negative ? -1 : 1) * level :
+//     0. Block b starts at byte b * taps * groups * 128.
 //   avx2: blocks of 16 output channels (the last one 8 or 16 wide), each
 //     [tap][group][nb8][8 oc][2 ic] int16: one 32-byte vector = 8 oc x 2 ic.
 //     Block b starts at int16 element b * taps * groups * 32.
@@ -38,13 +44,16 @@ namespace fgq::ops::qk {
 // Output and residual types, same values as fgq::ops::QType.
 enum : int32_t { kU8 = 0, kS8 = 1, kU4 = 2, kF32 = 3 };
 
+enum : int32_t { kFastEpiNone = 0, kFastEpiNoRes = 1, kFastEpiResU8 = 2, kFastEpiResS8 = 3 };
+
 constexpr int kBlockVnni = 64;  // output channels per packed block: scalar, avx512vnni
 constexpr int kBlockAvx2 = 16;  // avx2
 constexpr int kTileRows = 6;    // output pixels per register tile (every path)
 
 struct Layer {
   const void* w;         // packed weights (layout above)
-  const int32_t* comp;   // [kpad] int32 added to acc (0 past K)
+  const int32_t* comp;   // [kpad] int32 added to acc (0 past K); a micro-kernel may start the
+                         // accumulators at comp instead of adding it at the end (same int32)
   const float* mult;     // [kpad] (0 past K)
   const float* bias;     // [kpad] (0 past K)
   int32_t taps;          // KH * KW
@@ -63,7 +72,14 @@ struct Layer {
   float res_scale;
   float lo, hi;  // clamp; for an integer output already intersected with the type's range
                  // (so that cvt + narrowing never saturates; equal to clamp-then-saturate)
-  float pad2_;
+  // kFastEpi*: u8 / s8 output whose clamp is the type's whole range and whose epilogue value
+  // provably stays inside int32 (make_qconv bounds |acc * mult + bias + res * res_scale|), so a
+  // micro-kernel may drop the float clamp and let the saturating narrowing (int32 -> int16 ->
+  // 8 bit, signed then unsigned resp. signed) clamp instead: the same bytes.
+  int32_t fast_epi;  // kFastEpiNone | kFastEpiNoRes | kFastEpiResU8 | kFastEpiResS8
+  int32_t prefetch;  // 1: software-prefetch the next block's weights (avx512vnni)
+  int32_t resident;  // avx512vnni only: 1 = w holds ternary masks + levels (layout above),
+                     // expanded into int8 a block at a time (into Task::wbuf) or by the tiles
 };
 
 struct Task {
@@ -73,10 +89,14 @@ struct Task {
   // no padding: a plain GEMM; or an im2col buffer with taps = 1), row(m, 0) = x + (m - x_m0) *
   // x_row_bytes.
   const uint8_t* const* rows;
+  // avx512vnni only, 0 elsewhere: when rows is set and tap_stride != 0, one pointer per pixel
+  // and row(m, t) = rows[m - m0] + t * tap_stride (the dense mode's padded image).
+  int64_t tap_stride;
   const uint8_t* x;
   int64_t x_row_bytes;
   int64_t x_m0;
   const void* res;            // image 0 of the residual (null without)
+  void* wbuf;                 // Layer::resident: 64-byte aligned, taps * groups * 256 bytes
   void* y;                    // image 0 of the output
 };
 
@@ -84,5 +104,11 @@ struct Task {
 extern "C" void fgq_qconv_ukernel_scalar(const Layer* layer, const Task* task);
 extern "C" void fgq_qconv_ukernel_avx2(const Layer* layer, const Task* task);
 extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* task);
+
+// Dense rows (avx512vnni only; the driver's "dense" mode): `pixels` pixels of 4 bytes at src,
+// the first c < 4 of each real, become pixels * c consecutive bytes at dst (nothing written
+// past them).
+extern "C" void fgq_qconv_dense_row_avx512vnni(const uint8_t* src, int64_t pixels, int32_t c,
+                                               uint8_t* dst);
 
 }  // namespace fgq::ops::qk

@@ -1,12 +1,16 @@
-// Float element-wise ops: Relu, Add (two activations, or a broadcast constant), per-channel
-// affine (ChannelAffine, inference BatchNormalization), simulated quantization (FakeQuant),
-// Softmax and constant Pad.
+// Float element-wise ops: Relu, Add / Sub / Mul / Div / Pow / PRelu / Max / Min (numpy
+// broadcasting), per-channel affine
+// (ChannelAffine, inference BatchNormalization), simulated quantization (FakeQuant), Softmax
+// and Pad.
 #include <tbb/parallel_for.h>
 
 #include <cmath>
 #include <cstring>
 
+#include "ops/broadcast.h"
 #include "ops/elementwise.h"
+#include "ops/pad.h"
+#include "ops/softmax.h"
 #include "runtime/nodes/parallel.h"
 #include "runtime/op_registry.h"
 
@@ -87,73 +91,114 @@ Compiled compile_channel_affine(const NodeView& nv, bool is_batchnorm) {
   }};
 }
 
-// Add of two same-shape activations, or of an activation and a broadcast constant: a scalar,
-// a per-channel vector ([C,1,1] / [1,C,1,1]) or one image's worth of values.
-Compiled compile_add(const NodeView& nv) {
-  int av = nv.in(0), bv = nv.in(1);
+ops::BinaryOp binary_op(const std::string& op) {
+  if (op == "Add") return ops::BinaryOp::Add;
+  if (op == "Sub") return ops::BinaryOp::Sub;
+  if (op == "Mul") return ops::BinaryOp::Mul;
+  if (op == "Pow") return ops::BinaryOp::Pow;
+  if (op == "PRelu") return ops::BinaryOp::PRelu;
+  if (op == "Max") return ops::BinaryOp::Max;
+  if (op == "Min") return ops::BinaryOp::Min;
+  return ops::BinaryOp::Div;
+}
+
+// Add / Sub / Mul / Div / Pow / PRelu (slope B) / Max / Min of two inputs, with numpy
+// broadcasting: two activations (same shape, or one repeating
+// along some axes, e.g. a squeeze-and-excitation scale [N,C,1,1] on [N,C,H,W]), or an activation
+// and a constant on either side. Activations keep the batch as dim 0; a constant repeats over
+// the batch (its dim 0, if it has the output's rank, is 1).
+Compiled compile_binary(const NodeView& nv) {
+  const int av = nv.in(0), bv = nv.in(1);
   if (av < 0 || bv < 0) nv.error("needs two inputs");
-  if (nv.is_const(av)) std::swap(av, bv);
-  const float* a = nv.f32_in(av, "input");
+  if (nv.is_const(av) && nv.is_const(bv)) nv.error("both inputs are constants (they fold at load time)");
+  const ops::BinaryOp op = binary_op(nv.node().op);
+  const Shape ys = nv.shape1(nv.out());
+  if (ys.empty()) nv.error("output has no batch dimension");
+  struct Operand {
+    const float* p;
+    Shape shape;  // at batch 1 for an activation
+    bool act;
+  };
+  auto operand = [&](int v, const char* role) {
+    if (nv.is_const(v)) {
+      const Tensor& t = nv.constant(v, role);
+      const float* p = nv.const_f32(v, role);
+      if (t.shape.size() > ys.size() || (t.shape.size() == ys.size() && t.shape[0] != 1))
+        nv.error(std::string("constant ") + role + " " + shape_str(t.shape) + " varies along the batch axis of " +
+                 shape_str(ys));
+      return Operand{p, t.shape, false};
+    }
+    const Shape& s = nv.shape1(v);
+    if (s.size() != ys.size())
+      nv.error(std::string("activation ") + role + " " + shape_str(s) + " would move the batch axis of " +
+               shape_str(ys));
+    return Operand{nv.f32_in(v, role), s, true};
+  };
+  const Operand a = operand(av, "input"), b = operand(bv, "input");
+  Shape check;
+  if (!ops::broadcast_shape(a.shape, b.shape, check) || check != ys)
+    nv.error("shapes " + shape_str(a.shape) + " and " + shape_str(b.shape) + " do not broadcast to " + shape_str(ys));
   float* y = nv.f32_out();
-  const int64_t n = nv.per_image(nv.out());
-  if (nv.per_image(av) != n) nv.error("broadcasting the activation input is not supported");
-  if (!nv.is_const(bv)) {
-    if (nv.shape1(av) != nv.shape1(bv))
-      nv.error("shapes " + shape_str(nv.shape1(av)) + " and " + shape_str(nv.shape1(bv)) +
-               " differ");
-    const float* b = nv.f32_in(bv, "input");
+  const int64_t y_img = nv.per_image(nv.out());
+  if (op == ops::BinaryOp::Add && a.act && b.act && a.shape == b.shape)  // a residual add
     return {[=](int batch, void*) {
-      for_chunks(batch * n,
-                 [&](int64_t s, int64_t e) { ops::add_f32(a + s, b + s, y + s, e - s, false); });
+      for_chunks(batch * y_img, [&](int64_t s, int64_t e) { ops::add_f32(a.p + s, b.p + s, y + s, e - s, false); });
     }};
-  }
-  const Tensor& bt = nv.constant(bv, "input");
-  const float* b = nv.const_f32(bv, "input");
-  const Shape& as = nv.shape1(av);
-  Shape bs = bt.shape;
-  while (!bs.empty() && bs.front() == 1 && bs.size() > as.size() - 1) bs.erase(bs.begin());
-  // Repeat period of the constant along one image: inner elements per constant value.
-  int64_t inner = 0;
-  if (bt.numel() == 1) {
-    inner = n;
-  } else if (bt.numel() == n && (bs == Shape(as.begin() + 1, as.end()))) {
-    inner = 1;
-  } else if (as.size() >= 2 && bt.numel() == as[1] && !bs.empty() && bs[0] == as[1] &&
-             bs.size() == as.size() - 1) {
-    inner = n / as[1];
-  } else {
-    nv.error("cannot broadcast constant " + shape_str(bt.shape) + " onto " + shape_str(as));
-  }
-  const int64_t values = n / inner;
   return {[=](int batch, void*) {
-    tbb::parallel_for(int64_t(0), batch * values, [&](int64_t k) {
-      const float c = b[k % values];
-      const float* ap = a + k * inner;
-      float* yp = y + k * inner;
-      for (int64_t j = 0; j < inner; ++j) yp[j] = ap[j] + c;
-    });
+    auto at = [batch](const Operand& o) {
+      Shape s = o.shape;
+      if (o.act) s[0] = batch;
+      return s;
+    };
+    Shape yb = ys;
+    yb[0] = batch;
+    const ops::BroadcastPlan plan = ops::plan_broadcast(at(a), at(b), yb);
+    for_chunks(batch * y_img, [&](int64_t s, int64_t e) { ops::broadcast_binary_f32(op, plan, a.p, b.p, y, s, e); });
   }};
 }
 
+// Softmax / LogSoftmax along one axis other than the batch (the opset 13 meaning; fold_constants
+// rewrites the opset 1-12 2-D form, marked "coerce_2d" by the importer, into it).
 Compiled compile_softmax(const NodeView& nv) {
+  const bool log = nv.node().op == "LogSoftmax";
   const int xv = nv.in(0);
   const float* x = nv.f32_in(xv, "input");
   const Shape& xs = nv.shape1(xv);
   const int64_t rank = int64_t(xs.size());
   int64_t axis = nv.attrs().i("axis", -1);
+  if (axis < -rank || axis >= rank) nv.error("axis " + std::to_string(axis) + " is out of range");
   if (axis < 0) axis += rank;
-  if (rank < 2 || axis != rank - 1) nv.error("only softmax over the last axis is supported");
-  const int64_t cols = xs.back(), rows = nv.per_image(xv) / cols;
+  if (axis == 0) nv.error("softmax over the batch axis is not supported");
+  if (nv.attrs().has("coerce_2d")) nv.error("the opset 1-12 form is resolved by prepare_graph; run it first");
+  const int64_t n = xs[axis];
+  const int64_t inner = numel(Shape(xs.begin() + axis + 1, xs.end()));
+  const int64_t outer = nv.per_image(xv) / (n * inner);  // per image
   float* y = nv.f32_out();
-  return {[=](int batch, void*) { ops::softmax_f32(x, y, int(batch * rows), int(cols)); }};
+  if (inner == 1)
+    return {[=](int batch, void*) {
+      for_chunks(batch * outer, [&](int64_t b, int64_t e) {
+        if (log)
+          ops::log_softmax_rows_f32(x + b * n, y + b * n, e - b, n);
+        else
+          ops::softmax_f32(x + b * n, y + b * n, int(e - b), int(n));
+      });
+    }};
+  return {[=](int batch, void*) {
+    tbb::parallel_for(int64_t(0), batch * outer, [&](int64_t o) {
+      ops::softmax_axis_f32(x + o * n * inner, y + o * n * inner, n, inner, log);
+    });
+  }};
 }
 
 Compiled compile_pad(const NodeView& nv) {
   const int xv = nv.in(0);
   const float* x = nv.f32_in(xv, "input");
   nv.require_rank(xv, 4, "input");
-  const std::string mode = nv.attrs().s("mode", "constant");
-  if (mode != "constant") nv.error("only constant padding is supported, not '" + mode + "'");
+  const std::string mode_name = nv.attrs().s("mode", "constant");
+  ops::PadMode mode = ops::PadMode::Constant;
+  if (mode_name == "reflect") mode = ops::PadMode::Reflect;
+  else if (mode_name == "edge") mode = ops::PadMode::Edge;
+  else if (mode_name != "constant") nv.error("unsupported padding mode '" + mode_name + "'");
   if (nv.in(3) >= 0) nv.error("the axes input is not supported");
   std::vector<int64_t> p;
   float value = nv.attrs().f("value", 0.f);
@@ -181,7 +226,7 @@ Compiled compile_pad(const NodeView& nv) {
   const int64_t x_img = nv.per_image(xv), y_img = nv.per_image(nv.out());
   return {[=](int batch, void*) {
     for_each_image(batch, [&](int i) {
-      ops::pad_f32(x + i * x_img, y + i * y_img, C, H, W, PT, PL, PB, PR, value);
+      ops::pad2d_f32(mode, x + i * x_img, y + i * y_img, C, H, W, PT, PL, PB, PR, value);
     });
   }};
 }
@@ -194,8 +239,10 @@ void register_elementwise(OpRegistry& r) {
   r.add({"FakeQuant", f32, compile_fake_quant, false, true});
   r.add({"ChannelAffine", f32, [](const NodeView& nv) { return compile_channel_affine(nv, false); }, false, true});
   r.add({"BatchNormalization", f32, [](const NodeView& nv) { return compile_channel_affine(nv, true); }, false, true});
-  r.add({"Add", f32, compile_add, false, true});
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Max", "Min"})
+    r.add({op, f32, compile_binary, false, true});
   r.add({"Softmax", f32, compile_softmax});
+  r.add({"LogSoftmax", f32, compile_softmax});
   r.add({"Pad", f32, compile_pad});
 }
 

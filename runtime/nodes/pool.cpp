@@ -1,5 +1,6 @@
-// MaxPool / AveragePool / GlobalAveragePool on float NCHW tensors, MaxPool on integer NHWC
-// tensors (exact on the stored integers) and QGlobalAveragePool (int32 sums, one requantization).
+// MaxPool / AveragePool (dilated too) / GlobalAveragePool on float NCHW tensors, MaxPool on
+// integer NHWC tensors (exact on the stored integers) and QGlobalAveragePool (int32 sums, one
+// requantization).
 #include "ops/pool.h"
 #include "ops/qpool.h"
 #include "runtime/nodes/parallel.h"
@@ -10,18 +11,19 @@
 namespace fgq::rt {
 namespace {
 
-ops::Pool2dShape pool_shape(const NodeView& nv) {
+// Dilated windows only for the float kernels (allow_dilation); the integer MaxPool has none.
+ops::Pool2dShape pool_shape(const NodeView& nv, bool allow_dilation = false) {
   const int xv = nv.in(0);
   nv.require_rank(xv, 4, "input");
   const auto k = nv.attrs().ints("kernel_shape");
   if (k.size() != 2) nv.error("kernel_shape must have 2 values");
   const Shape& xs = nv.shape1(xv);
   const Window win = node_window(nv, k[0], k[1], xs[2], xs[3]);
-  if (win.DH != 1 || win.DW != 1) nv.error("dilated pooling is not supported");
+  if (!allow_dilation && (win.DH != 1 || win.DW != 1)) nv.error("dilated pooling is not supported here");
   if (nv.attrs().i("storage_order", 0) != 0) nv.error("storage_order=1 is not supported");
   ops::Pool2dShape s;
   s.C = int(xs[1]), s.H = int(xs[2]), s.W = int(xs[3]);
-  s.KH = win.KH, s.KW = win.KW, s.SH = win.SH, s.SW = win.SW;
+  s.KH = win.KH, s.KW = win.KW, s.SH = win.SH, s.SW = win.SW, s.DH = win.DH, s.DW = win.DW;
   s.PT = win.PT, s.PL = win.PL, s.PB = win.PB, s.PR = win.PR;
   s.ceil_mode = nv.attrs().i("ceil_mode", 0) != 0;
   s.count_include_pad = nv.attrs().i("count_include_pad", 0) != 0;
@@ -30,7 +32,7 @@ ops::Pool2dShape pool_shape(const NodeView& nv) {
 }
 
 Compiled compile_pool_f32(const NodeView& nv, bool is_max) {
-  const ops::Pool2dShape s = pool_shape(nv);
+  const ops::Pool2dShape s = pool_shape(nv, /*allow_dilation=*/true);
   const float* x = nv.f32_in(nv.in(0), "input");
   float* y = nv.f32_out();
   const int64_t x_img = nv.per_image(nv.in(0)), y_img = nv.per_image(nv.out());

@@ -1,6 +1,7 @@
-// Flatten / Reshape / Identity: nothing to do when the executor gave the output the input's
-// storage, a copy otherwise. Integer tensors are NHWC, so a reshape only keeps its meaning when
-// the spatial size is 1 ([N,C,1,1] <-> [N,C]) or the shape does not change.
+// Flatten / Reshape / Squeeze / Unsqueeze / Identity / Cast to float of a float tensor: nothing
+// to do when the executor gave the output the input's storage, a copy otherwise. Integer tensors
+// are NHWC, so a reshape only keeps its meaning when the spatial size is 1 ([N,C,1,1] <-> [N,C])
+// or the shape does not change.
 #include <cstring>
 
 #include "runtime/op_registry.h"
@@ -10,6 +11,8 @@ namespace {
 
 Compiled compile_view(const NodeView& nv) {
   const int xv = nv.in(0);
+  if (nv.node().op == "Cast" && nv.attrs().i("to", 0) != 1 /*FLOAT*/)
+    nv.error("casting an activation to data type " + std::to_string(nv.attrs().i("to", 0)) + " is not supported");
   const uint8_t* x = nv.act_in(xv, "input");
   uint8_t* y = nv.act_out();
   if (nv.per_image(xv) != nv.per_image(nv.out()))
@@ -32,7 +35,9 @@ Compiled compile_view(const NodeView& nv) {
 
 void register_views(OpRegistry& r) {
   const std::vector<DType> any{DType::F32, DType::U8, DType::S8, DType::U4};
-  for (const char* op : {"Flatten", "Reshape", "Identity"}) r.add({op, any, compile_view, true});
+  for (const char* op : {"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity"})
+    r.add({op, any, compile_view, true});
+  r.add({"Cast", {DType::F32}, compile_view, true});
 }
 
 }  // namespace fgq::rt

@@ -62,6 +62,16 @@ inline void write_solid_image(const fs::path& path, cv::Scalar bgr) {
   REQUIRE(cv::imwrite(path.string(), m));
 }
 
+// A solid-colour JPEG of w x h cut to `keep` of its bytes (a truncated download).
+inline void write_truncated_jpeg(const fs::path& path, cv::Scalar bgr, double keep) {
+  std::vector<uint8_t> bytes;
+  cv::Mat m(64, 64, CV_8UC3, bgr);
+  for (int y = 0; y < m.rows; ++y) m.at<cv::Vec3b>(y, y) = cv::Vec3b(uchar(y), uchar(3 * y), 0);  // some detail
+  REQUIRE(cv::imencode(".jpg", m, bytes));
+  bytes.resize(static_cast<size_t>(bytes.size() * keep));
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
 // A folder with the models, the images and the run outputs; removed at the end.
 struct Fixture {
   fs::path root = temp_path("_fgq_run");
@@ -95,6 +105,10 @@ struct Fixture {
     return r;
   }
   Result run(const std::string& args) const { return run_program(FGQ_RUN_EXE, args); }
+  // fgq-run on the model (softmax-free) and the folder, plus `args`.
+  Result run_on_val(const std::string& args) const {
+    return run("--model " + model() + " --imagenet " + val.string() + " " + args);
+  }
 
   std::string model(bool softmax = false) const {
     return (root / (softmax ? "colour_softmax.onnx" : "colour.onnx")).string();

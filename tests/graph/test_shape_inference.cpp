@@ -132,7 +132,7 @@ TEST_CASE("shape_inference: errors name the node") {
         "test.onnx: node 'n' (Conv): input has 4 channels, weight expects 3");
   CHECK_THAT(err([] { infer_one("Conv", {1, 3, 2, 2}, no_attrs, 1, {{"w", {2, 3, 3, 3}}}); }),
              Contains("node 'n' (Conv): kernel [3,3] does not fit input [1,3,2,2]"));
-  CHECK_THAT(err([] { infer_one("Conv", {1, 3, 8}, no_attrs, 1, {{"w", {2, 3, 3}}}); }),
+  CHECK_THAT(err([] { infer_one("Conv", {1, 3, 8, 8, 8}, no_attrs, 1, {{"w", {2, 3, 3, 3, 3}}}); }),
              Contains("node 'n' (Conv): input must have rank 4"));
   CHECK_THAT(err([] { infer_one("Add", {1, 3, 8}, no_attrs, 1, {{"b", {2}}}); }),
              Contains("node 'n' (Add): shapes [1,3,8] and [2] cannot broadcast"));

@@ -503,6 +503,37 @@ TEST_CASE("qconv paths are bit-exact: random shapes", "[qconv]") {
   CHECK(done == 300);
 }
 
+TEST_CASE("qconv paths: u8 / s8 saturation and ties at the bounds (the unclamped epilogue)",
+          "[qconv]") {
+  // acc = x[channel 0] (0..255), y = acc * 0.5 + bias[k] with biases ending in .5: ties when x
+  // is even, values from far below to far above both the u8 and the s8 range. The avx512vnni
+  // path drops the float clamp here (the saturating packs clamp) - it must not show.
+  for (QType out : {QType::U8, QType::S8})
+    for (int res = 0; res < 3; ++res)
+      for (float mult : {0.5f, 3e7f}) {  // 3e7: |y| may pass 2^31, the clamped epilogue again
+        Layer L;
+        L.p = params(4, 16, 16, 128, 1, 1);
+        L.p.out_type = out;
+        L.p.clamp_lo = out == QType::U8 ? 0.f : -128.f;
+        L.p.clamp_hi = out == QType::U8 ? 255.f : 127.f;
+        if (res) {
+          L.p.has_residual = true, L.p.res_scale = 0.5f;
+          L.p.res_type = res == 1 ? QType::U8 : QType::S8;
+        }
+        std::mt19937 rng(11 + res);
+        fill_random(L, Weights::Full, rng);
+        std::fill(L.w.begin(), L.w.end(), int8_t(0));
+        for (int k = 0; k < 128; ++k) {
+          L.w[size_t(k) * 4] = 1;
+          L.mult[k] = mult;
+          L.bias[k] = -300.5f + 5.f * float(k);
+        }
+        for (int px = 0; px < 256; ++px) L.x[size_t(px) * 4] = uint8_t(px);
+        INFO("out " << fgq::ops::qtype_name(out) << " residual " << res << " mult " << mult);
+        check_all_isas(L);
+      }
+}
+
 TEST_CASE("qconv paths: int16 saturation would show (all-255 input, +-127 weights)", "[qconv]") {
   // Pairs of 255 * 127 sum to 64770 > 32767: a vpmaddubsw path would saturate.
   for (int wsign : {1, -1}) {
@@ -556,6 +587,142 @@ TEST_CASE("qconv paths: the output may overwrite a residual of the same type", "
       CHECK(inout == ref);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ternary weights (make_qconv_ternary), resident as masks + levels or packed as int8.
+
+namespace {
+
+struct Ternary {
+  std::vector<uint8_t> codes, levels;
+  std::vector<int8_t> w;  // levels * t, what make_qconv and the reference get
+  int group = 4;
+};
+
+// Random T2 codes (about a third zeros) and levels 0..127 (both ends included).
+Ternary random_ternary(const QConvGeometry& g, int group, std::mt19937& rng) {
+  Ternary t;
+  t.group = group;
+  const int64_t taps = int64_t(g.KH) * g.KW, n = int64_t(g.K) * g.C * taps;
+  const int64_t G = (g.C + group - 1) / group;
+  t.codes.assign(size_t((n + 3) / 4), 0);
+  t.levels.resize(size_t(g.K * G * taps));
+  t.w.resize(size_t(n));
+  std::uniform_int_distribution<int> dt(0, 2), dl(0, 127);
+  for (auto& l : t.levels) l = uint8_t(dl(rng));
+  t.levels[0] = 127;
+  for (int64_t k = 0; k < g.K; ++k)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t q = 0; q < taps; ++q) {
+        const int64_t i = (k * g.C + c) * taps + q;
+        const int code = dt(rng);
+        t.codes[size_t(i / 4)] |= uint8_t(code << (2 * (i % 4)));
+        const int tv = code == 1 ? 1 : code == 2 ? -1 : 0;
+        t.w[size_t(i)] = int8_t(tv * t.levels[size_t((k * G + c / group) * taps + q)]);
+      }
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("qconv ternary weights: resident or int8, bit-exact on every path", "[qconv]") {
+  std::mt19937 rng(2024);
+  struct S {
+    QConvParams p;
+    int batch;
+  };
+  std::vector<S> cases;
+  cases.push_back({params(64, 9, 7, 64, 1, 1), 1});        // 1x1 GEMM, one block
+  cases.push_back({params(130, 5, 7, 100, 1, 1), 3});      // partial groups and blocks, batch 3
+  cases.push_back({params(36, 11, 9, 200, 3, 3, 1, 1), 1});  // fused rows, 4 blocks (last 8 wide)
+  cases.push_back({params(72, 13, 13, 48, 3, 3, 2, 1), 2});  // indirect rows, stride 2
+  cases.push_back({params(256, 1, 1, 1000, 1, 1), 1});     // fully connected: 1 tile per block
+  cases.push_back({params(40, 2, 2, 70, 1, 1), 1});        // 4 pixels: tiles expand themselves
+  cases.push_back({params(17, 6, 6, 17, 5, 5, 1, 2), 1});  // K < 64, C odd
+  {
+    QConvParams p = params(3, 21, 21, 64, 7, 7, 2, 3);     // the first conv (dense, stays int8)
+    p.in_zero = 128;
+    cases.push_back({p, 1});
+  }
+  int n = 0;
+  for (const S& s : cases)
+    for (int group : {4, 8, 2}) {
+      Layer L;
+      L.p = s.p;
+      L.batch = s.batch;
+      const int variant = n++ % 4;  // the epilogues of the named-shapes test
+      if (variant == 1) {
+        L.p.out_type = QType::S8, L.p.clamp_lo = -128, L.p.clamp_hi = 127;
+        L.p.has_residual = true, L.p.res_type = QType::U8, L.p.res_scale = 0.5f;
+      } else if (variant == 2) {
+        L.p.in_zero = 128;
+        L.p.out_type = QType::U4, L.p.clamp_lo = 0, L.p.clamp_hi = 15;
+      } else if (variant == 3) {
+        L.p.out_type = QType::F32, L.p.clamp_lo = -kInf, L.p.clamp_hi = kInf;
+        L.p.has_residual = true, L.p.res_type = QType::S8, L.p.res_scale = -1.5f;
+      }
+      fill_random(L, Weights::Full, rng);  // inputs, residual, multipliers, biases
+      const Ternary t = random_ternary(L.p.g, group, rng);
+      L.w = t.w;
+      const auto ref = run_reference(L);
+      fgq::ops::QConvTernaryWeights tw;
+      tw.codes = t.codes.data(), tw.levels = t.levels.data(), tw.group = group;
+      for (Isa isa : fgq::ops::supported_isas())
+        for (bool resident : {false, true})
+          for (int threads : {1, 2}) {
+            std::shared_ptr<const fgq::ops::QConvKernel> k;
+            Bytes y(out_bytes(L.p, L.batch), 0xAB);
+            tbb::task_arena arena(threads);
+            arena.execute([&] {
+              k = fgq::ops::make_qconv_ternary(isa, L.p, tw, L.mult.data(), L.bias.data(),
+                                               resident);
+              Bytes scratch(std::max<size_t>(1, fgq::ops::qconv_scratch_bytes(*k, L.batch)));
+              fgq::ops::qconv_run(*k, L.batch, L.x.data(),
+                                  L.p.has_residual ? L.res.data() : nullptr, y.data(),
+                                  scratch.data());
+            });
+            const std::vector<uint8_t> got(y.data(), y.data() + y.n);
+            INFO(fgq::ops::isa_name(isa) << " group " << group << " resident " << resident
+                                         << " threads " << threads << ": "
+                                         << describe(L.p, L.batch));
+            INFO("first difference: " << first_diff(L.p, ref, got));
+            REQUIRE(got == ref);
+            REQUIRE(y.guard_intact(0xAB));
+            // Resident on avx512vnni when a VNNI lane's 4 channels share a level (group a multiple
+            // of 4), except the first conv's dense layout (C < 4).
+            const bool expect =
+                resident && isa == Isa::Avx512Vnni && group % 4 == 0 && L.p.g.C >= 4;
+            CHECK(fgq::ops::qconv_resident_codes(*k) == expect);
+            if (expect) {  // half the int8 bytes
+              auto k8 = fgq::ops::make_qconv(isa, L.p, L.w.data(), L.mult.data(), L.bias.data());
+              CHECK(fgq::ops::qconv_packed_bytes(*k) < fgq::ops::qconv_packed_bytes(*k8));
+            }
+          }
+    }
+}
+
+TEST_CASE("make_qconv_ternary rejects bad codes, levels and groups", "[qconv]") {
+  const QConvParams p = params(8, 5, 5, 4, 3, 3, 1, 1);
+  std::vector<uint8_t> codes(4 * 8 * 9 / 4, 0x15), levels(4 * 2 * 9, 5);  // codes 1, 1, 1, 0
+  const std::vector<float> mult(4, 1.f), bias(4, 0.f);
+  fgq::ops::QConvTernaryWeights tw;
+  tw.codes = codes.data(), tw.levels = levels.data(), tw.group = 4;
+  CHECK_NOTHROW(fgq::ops::make_qconv_ternary(Isa::Scalar, p, tw, mult.data(), bias.data(), true));
+  auto bad = [&](fgq::ops::QConvTernaryWeights t, const char* what) {
+    INFO(what);
+    CHECK_THROWS_AS(fgq::ops::make_qconv_ternary(Isa::Scalar, p, t, mult.data(), bias.data(), true),
+                    fgq::Error);
+  };
+  fgq::ops::QConvTernaryWeights t = tw;
+  t.group = 0;
+  bad(t, "group 0");
+  t = tw, t.codes = nullptr;
+  bad(t, "null codes");
+  codes[3] = 0x3C;  // weight 14 has code 3
+  bad(tw, "code 3");
+  codes[3] = 0x15, levels[7] = 128;
+  bad(tw, "level 128");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -151,3 +151,31 @@ TEST_CASE("dataset: the shared ImageNet val folder has 1000 labelled images", "[
   CHECK(d.images.size() == 1000);
   CHECK(d.images.front().name == "ILSVRC2012_val_00000363.JPEG");
 }
+
+TEST_CASE("dataset: labels are read as int class indices, never wrapped") {
+  TempTree t;
+  t.file("val/a.JPEG");
+  t.file("val/b.JPEG");
+  const std::string dir = (t.root / "val").string();
+  auto error = [&](const std::string& text) {
+    t.file("val/val_labels.txt", text);
+    try {
+      fgq::discover_dataset(dir);
+    } catch (const fgq::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  const std::string file = (t.root / "val/val_labels.txt").string();
+  // 2^32 used to be read as a long and cast to int: class 0, scored against the model's class 0.
+  CHECK(error("a.JPEG 0\nb.JPEG 4294967296\n") == file + ":2: label 4294967296 is out of range (0..2147483647)");
+  CHECK(error("a.JPEG 0\nb.JPEG 99999999999999999999999\n") ==
+        file + ":2: label 99999999999999999999999 is out of range (0..2147483647)");
+  for (const char* bad : {"1e3", "0x10", "+5", "-1", "1.0", "7a", "-4294967296"})
+    CHECK(error(std::string("a.JPEG 0\nb.JPEG ") + bad + "\n") ==
+          file + ":2: expected 'NAME INDEX' with INDEX >= 0, got 'b.JPEG " + bad + "'");
+  CHECK(error("a.JPEG 0\nb.JPEG 2\na.JPEG 1\n") == file + ":3: 'a.JPEG' is labelled 0 earlier in the file");
+  // The largest int, a repeated identical line and CRLF line ends are fine.
+  t.file("val/val_labels.txt", "a.JPEG 2147483647\r\nb.JPEG 3\r\nb.JPEG 3\r\n");
+  CHECK(labels(fgq::discover_dataset(dir)) == std::vector<int>{2147483647, 3});
+}

@@ -39,7 +39,7 @@ Graph quantized_mini_resnet(int act_bits, int fold_levels = 127) {
 
 std::vector<float> run(const Graph& g, const std::vector<float>& x, int batch) {
   Executor ex(g, batch);
-  ex.run(x.data(), batch);
+  ex.run(x, batch);
   const float* y = ex.output(0);
   return std::vector<float>(y, y + size_t(batch) * 10);
 }
@@ -169,10 +169,10 @@ TEST_CASE("integer pipeline: sessions of one model share the packed weights, on 
   Session s2(m, 2);
   CHECK(m.weight_bytes() == after_one);  // the second session packed nothing new
   const auto x = images(2, 8);
-  const std::vector<float> want = s1.run(x.data(), 2);
+  const std::vector<float> want = s1.run(x, 2);
   std::vector<float> got1, got2;
-  std::thread t1([&] { for (int i = 0; i < 20; ++i) got1 = s1.run(x.data(), 2); });
-  std::thread t2([&] { for (int i = 0; i < 20; ++i) got2 = s2.run(x.data(), 2); });
+  std::thread t1([&] { for (int i = 0; i < 20; ++i) got1 = s1.run(x, 2); });
+  std::thread t2([&] { for (int i = 0; i < 20; ++i) got2 = s2.run(x, 2); });
   t1.join();
   t2.join();
   CHECK(got1 == want);
@@ -182,7 +182,7 @@ TEST_CASE("integer pipeline: sessions of one model share the packed weights, on 
   m.save(path);
   Model back = Model::load(path);
   CHECK(back.integer());
-  CHECK(Session(back, 2).run(x.data(), 2) == want);
+  CHECK(Session(back, 2).run(x, 2) == want);
 }
 
 TEST_CASE("integer pipeline: a damaged saved integer model is a one-line error naming the file") {
@@ -208,7 +208,7 @@ TEST_CASE("integer pipeline: a damaged saved integer model is a one-line error n
     try {
       Model m = Model::load(path);
       Session s(m, 1);
-      s.run(x.data(), 1);
+      s.run(x, 1);
     } catch (const Error& e) {
       message = e.what();
     }
@@ -220,6 +220,6 @@ TEST_CASE("integer pipeline: a damaged saved integer model is a one-line error n
   for (const char* file : {"seed_integer_8bit", "seed_integer_4bit", "seed_quantized_fakequant"}) {
     Model m = Model::load(dir + file);
     CHECK(m.integer());
-    CHECK(Session(m, 1).run(x.data(), 1).size() == 10);
+    CHECK(Session(m, 1).run(x, 1).size() == 10);
   }
 }

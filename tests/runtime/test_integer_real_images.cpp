@@ -40,7 +40,7 @@ TEST_CASE("integer pipeline on ResNet-50: every kernel path gives the same logit
   for (ops::Isa isa : ops::supported_isas()) {
     ops::set_forced_isa(ops::isa_name(isa));
     Session s(m, 16);
-    const std::vector<float> logits = s.run(x.data(), 16);
+    const std::vector<float> logits = s.run(x, 16);
     if (reference.empty()) reference = logits;  // scalar first
     INFO("kernel path " << ops::isa_name(isa));
     CHECK(logits == reference);
@@ -53,5 +53,5 @@ TEST_CASE("integer pipeline on ResNet-50: every kernel path gives the same logit
   Model sim = Model::load(*model);
   opt.simulate = true;
   sim.quantize(opt, spread);
-  CHECK(Session(sim, 16).run(x.data(), 16) == reference);
+  CHECK(Session(sim, 16).run(x, 16) == reference);
 }

@@ -1,5 +1,6 @@
 // Preprocessing numerics on synthetic images with known pixels. Images are written as 24-bit BMP
-// by hand (lossless, decoded by OpenCV like PNG) so this suite needs no OpenCV headers.
+// by hand (lossless, decoded by OpenCV like PNG); the damaged-file cases encode JPEGs and PNGs
+// with OpenCV.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -7,6 +8,9 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "graph/error.h"
 #include "runtime/preprocess.h"
@@ -232,4 +236,100 @@ TEST_CASE("preprocess: bad metadata values name the model and the key") {
   CHECK_THROWS_WITH(Preprocess::from_metadata(M{{"fgq.input_size", "8e9"}}, "m.onnx"),
                     "m.onnx: metadata fgq.input_size='8e9' must be an integer from 1 to 4096");
   CHECK_THROWS_AS(Preprocess::from_metadata(M{{"fgq.pixel_scale", "abc"}}, "m.onnx"), fgq::Error);
+}
+
+namespace {
+
+// A 64x48 JPEG with some structure (a gradient), as bytes.
+std::vector<uint8_t> jpeg_bytes(bool progressive = false) {
+  cv::Mat m(48, 64, CV_8UC3);
+  for (int y = 0; y < m.rows; ++y)
+    for (int x = 0; x < m.cols; ++x) m.at<cv::Vec3b>(y, x) = cv::Vec3b(uchar(4 * x), uchar(5 * y), uchar(x * y));
+  std::vector<uint8_t> out;
+  REQUIRE(cv::imencode(".jpg", m, out, {cv::IMWRITE_JPEG_PROGRESSIVE, progressive ? 1 : 0}));
+  return out;
+}
+
+std::string write_bytes(const std::vector<uint8_t>& b, const std::string& ext) {
+  const std::string path = fgq::test::temp_path(ext);
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), b.size());
+  return path;
+}
+
+std::string damage(std::vector<uint8_t> b) { return fgq::jpeg_damage(b.data(), b.size()); }
+
+std::string load_error(const std::string& path, const Preprocess& p) {
+  std::vector<float> out(size_t(3) * p.input_size * p.input_size);
+  try {
+    fgq::load_image(path, p, out.data());
+  } catch (const fgq::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("preprocess: jpeg_damage accepts whole JPEGs, finds truncated and corrupt ones") {
+  for (bool progressive : {false, true}) {
+    INFO((progressive ? "progressive" : "baseline"));
+    const std::vector<uint8_t> whole = jpeg_bytes(progressive);
+    CHECK(damage(whole) == "");
+    std::vector<uint8_t> trailing = whole;  // bytes after the end-of-image marker are ignored
+    trailing.insert(trailing.end(), {0x00, 0x12, 0xFF});
+    CHECK(damage(trailing) == "");
+    // Cut anywhere: in the headers, in the scan data, just before or inside the EOI marker.
+    for (size_t keep : {size_t(3), size_t(100), whole.size() / 2, whole.size() - 2, whole.size() - 1}) {
+      INFO("keep " << keep);
+      const std::vector<uint8_t> cut(whole.begin(), whole.begin() + keep);
+      CHECK_THAT(damage(cut), Catch::StartsWith("truncated JPEG (" + std::to_string(keep) + " bytes"));
+    }
+  }
+  std::vector<uint8_t> stray = jpeg_bytes();
+  stray.insert(stray.begin() + 2, {0x12, 0x34});  // garbage between SOI and the first segment
+  CHECK(damage(stray) == "corrupt JPEG (2 stray bytes before the marker at byte 4)");
+  std::vector<uint8_t> bad_len = jpeg_bytes();
+  bad_len[4] = 0, bad_len[5] = 1;  // first segment's length: 1 < 2
+  CHECK(damage(bad_len) == "corrupt JPEG (segment length 1 at byte 4)");
+  CHECK(damage({'B', 'M', 0, 0}) == "");  // not a JPEG: the decoder decides
+  CHECK(damage({}) == "");
+  CHECK(damage({0xFF, 0xD8}) == "truncated JPEG (2 bytes, no end-of-image marker; decoders fill the rest with grey)");
+}
+
+TEST_CASE("preprocess: a truncated JPEG is not decoded with a grey tail, the reason is the error") {
+  const std::vector<uint8_t> whole = jpeg_bytes();
+  const std::string ok = write_bytes(whole, ".JPEG");
+  const std::string cut = write_bytes(std::vector<uint8_t>(whole.begin(), whole.begin() + whole.size() * 2 / 3), ".JPEG");
+  Preprocess p = raw(32);
+  p.resize_shorter = 32;
+  CHECK(load_error(ok, p) == "(no error)");
+  // Before: OpenCV decoded it (libjpeg: "Premature end of JPEG file" on stderr, no file name).
+  CHECK_THAT(load_error(cut, p), Catch::StartsWith(cut + ": truncated JPEG ("));
+  // A truncated PNG: libpng refuses it, OpenCV returns nothing.
+  std::vector<uint8_t> png;
+  REQUIRE(cv::imencode(".png", cv::Mat(40, 40, CV_8UC3, cv::Scalar(1, 2, 3)), png));
+  const std::string png_cut = write_bytes(std::vector<uint8_t>(png.begin(), png.begin() + png.size() - 20), ".png");
+  CHECK(load_error(png_cut, p) == png_cut + ": cannot decode image");
+  for (const std::string& f : {ok, cut, png_cut}) std::remove(f.c_str());
+}
+
+TEST_CASE("preprocess: memory per image is bounded whatever the file or the flags say") {
+  // A PNG header declaring 60000 x 60000 (10.8 GB decoded), refused before decoding.
+  std::vector<uint8_t> png;
+  REQUIRE(cv::imencode(".png", cv::Mat(2, 2, CV_8UC3, cv::Scalar(0, 0, 0)), png));
+  for (int at : {16, 20}) png[at] = 0, png[at + 1] = 0, png[at + 2] = 0xEA, png[at + 3] = 0x60;
+  const std::string bomb = write_bytes(png, ".png");
+  CHECK(load_error(bomb, raw(2)) == bomb + ": image 60000x60000 is larger than 134217728 pixels");
+  // A 2000 x 1 strip resized to 256 on its short side would be 512000 x 256.
+  const std::string strip = write_bmp(2000, 1, [](int, int) { return Rgb{1, 2, 3}; });
+  Preprocess p = raw(224);
+  CHECK(load_error(strip, p) == strip + ": image 2000x1 would be resized to 512000x256, more than "
+                                        "67108864 pixels (--resize 256)");
+  p.plain_resize = true;  // straight to 224 x 224: fine
+  CHECK(load_error(strip, p) == "(no error)");
+  const std::string small = write_bmp(4, 4, distinct);
+  Preprocess q = raw(4);
+  q.resize_shorter = 100000;
+  CHECK(load_error(small, q) == small + ": resize 100000 is larger than 4096 (--resize)");
+  for (const std::string& f : {bomb, strip, small}) std::remove(f.c_str());
 }

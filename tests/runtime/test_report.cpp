@@ -1,6 +1,9 @@
 // Scoring (top-k, softmax, accuracy counts), the summary line and the JSON report file.
 #include <catch2/catch.hpp>
 
+#include <climits>
+#include <cstdint>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -126,4 +129,149 @@ TEST_CASE("report: json_float keeps the float's short decimal form") {
   CHECK(fgq::json_float(0.1f) == 0.1);
   CHECK(fgq::json_float(103.939f) == 103.939);
   CHECK(nlohmann::json(fgq::json_float(0.25f)).dump() == "0.25");
+}
+
+TEST_CASE("report: top_k ranks NaN last, no undefined ordering") {
+  const float nan = std::nanf("");
+  const float s[] = {nan, 0.5f, nan, 2.f, -INFINITY, 0.5f};
+  CHECK(fgq::top_k(s, 6, 6) == std::vector<int>{3, 1, 5, 4, 0, 2});
+  CHECK(fgq::top_k(s, 6, 2) == std::vector<int>{3, 1});
+  CHECK(fgq::top_k(s, 0, 5).empty());
+  CHECK(fgq::top_k(s, 6, -1).empty());
+}
+
+TEST_CASE("report: rank_row is score_image's ranking for any k") {
+  const std::vector<float> logits = {0.5f, 3.f, -1.f, 3.f, 2.f, 0.f, 1.f};
+  const fgq::TopK t = fgq::rank_row(logits.data(), 7, 7, false);
+  CHECK(t.classes == std::vector<int>{1, 3, 4, 6, 0, 5, 2});
+  const fgq::ImageResult r = fgq::score_image("x", 4, logits.data(), 7, false);
+  CHECK(r.top5 == std::vector<int>(t.classes.begin(), t.classes.begin() + 5));
+  CHECK(r.top5_scores == std::vector<float>(t.scores.begin(), t.scores.begin() + 5));
+  const fgq::TopK p = fgq::rank_row(logits.data(), 7, 2, true);  // already probabilities
+  CHECK(p.scores == std::vector<float>{3.f, 3.f});
+}
+
+namespace {
+
+nlohmann::json record(const std::string& file, int label) {
+  const float row[] = {0.f, 3.f, 1.f, 2.f};
+  fgq::Accuracy acc;
+  acc.add(fgq::score_image(file, label, row, 4, false));
+  return fgq::report_json(fgq::RunInfo{}, acc)["images"][0];
+}
+
+std::string read_error(const nlohmann::json& j) {
+  try {
+    fgq::image_result_from_json(j);
+  } catch (const fgq::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("report: records read back range-checked, integers as integers") {
+  nlohmann::json r = record("a.JPEG", 1);
+  const fgq::ImageResult ok = fgq::image_result_from_json(r);
+  CHECK(ok.label == 1);
+  CHECK(ok.top5 == std::vector<int>{1, 3, 2, 0});
+  CHECK(ok.correct1);
+
+  // 2^32 + 1 used to wrap to 1, the top-1 class: a wrong label scored as correct.
+  r["label"] = 4294967297LL;
+  CHECK(read_error(r) == "label: must be an integer from 0 to 2147483647, got 4294967297");
+  r["label"] = 1e300;  // a double-to-int conversion out of range is undefined behaviour
+  CHECK(read_error(r) == "label: must be an integer from 0 to 2147483647, got 1e+300");
+  r["label"] = 1.0;
+  CHECK(read_error(r) == "label: must be an integer from 0 to 2147483647, got 1.0");
+  r["label"] = "1";
+  CHECK(read_error(r) == "label: must be an integer from 0 to 2147483647, got \"1\"");
+  r["label"] = -1;
+  CHECK(read_error(r) == "label: must be an integer from 0 to 2147483647, got -1");
+
+  r = record("a.JPEG", 1);
+  r["top5"][1] = 1;
+  CHECK(read_error(r) == "top5: lists class 1 twice");
+  r = record("a.JPEG", 1);
+  r["top5"][2] = 18446744073709551615ULL;
+  CHECK(read_error(r) == "top5: must be an integer from 0 to 2147483647, got 18446744073709551615");
+  r = record("a.JPEG", 1);
+  r["top5_scores"][0] = 1e300;  // not a float
+  CHECK(read_error(r) == "top5_scores: must be finite floats");
+  r = record("a.JPEG", 1);
+  r["top5_scores"].erase(0);
+  CHECK(read_error(r) == "top5_scores: must be a list of one score per top5 class");
+  r = record("a.JPEG", 1);
+  r["correct1"] = false;
+  CHECK(read_error(r) == "correct1/correct5: do not match label 1 and top5");
+  r = record("a.JPEG", 1);
+  r["top5_scores"][3] = nullptr;  // how JSON writes a NaN score
+  CHECK(std::isnan(fgq::image_result_from_json(r).top5_scores[3]));
+  CHECK_THROWS_AS(fgq::image_result_from_json(nlohmann::json::array()), fgq::Error);
+  r.erase("label");
+  CHECK_THROWS_AS(fgq::image_result_from_json(r), nlohmann::json::exception);
+}
+
+TEST_CASE("report: file names that are not UTF-8 survive the JSON, hex-escaped") {
+  const std::string latin1 = "caf\xe9/\xff\xfe.JPEG";  // ISO-8859-1 names, as some archives have
+  CHECK_FALSE(fgq::valid_utf8(latin1));
+  CHECK(fgq::valid_utf8("caf\xc3\xa9.JPEG"));
+  CHECK_FALSE(fgq::valid_utf8("\xc0\xaf"));          // overlong '/'
+  CHECK_FALSE(fgq::valid_utf8("\xed\xa0\x80"));      // a UTF-16 surrogate
+  CHECK_FALSE(fgq::valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  CHECK_FALSE(fgq::valid_utf8("\xe2\x82"));          // cut short
+
+  fgq::Accuracy acc;
+  const float row[] = {1.f, 0.f};
+  acc.add(fgq::score_image(latin1, 0, row, 2, false));
+  acc.add(fgq::score_image("plain.JPEG", 0, row, 2, false));
+  acc.add_skipped("bad\x80.JPEG", "truncated JPEG (10 bytes)");
+  fgq::RunInfo info;
+  info.model_path = "m\xff.onnx";
+  const nlohmann::json j = fgq::report_json(info, acc);
+  const std::string text = j.dump();  // strict: would throw on any invalid UTF-8
+  const nlohmann::json back = nlohmann::json::parse(text);
+  CHECK(back["images"][0]["file"] == "caf\xef\xbf\xbd/\xef\xbf\xbd\xef\xbf\xbd.JPEG");
+  CHECK(back["images"][0]["file_hex"] == "636166e92ffffe2e4a504547");
+  CHECK_FALSE(back["images"][1].contains("file_hex"));
+  CHECK(fgq::image_result_from_json(back["images"][0]).file == latin1);
+  CHECK(fgq::file_name_from_json(back["skipped_images"][0]) == "bad\x80.JPEG");
+  CHECK(back["skipped_images"][0]["reason"] == "truncated JPEG (10 bytes)");
+  CHECK(back["skipped_files"] == std::vector<std::string>{"bad\xef\xbf\xbd.JPEG"});
+  CHECK(back["model"]["path"] == "m\xef\xbf\xbd.onnx");
+
+  nlohmann::json r = back["images"][0];
+  r["file_hex"] = "6";
+  CHECK_THROWS_WITH(fgq::image_result_from_json(r), "file_hex: must be a string of hex digits");
+  r["file_hex"] = "zz";
+  CHECK_THROWS_WITH(fgq::image_result_from_json(r), "file_hex: must be a string of hex digits");
+  r["file_hex"] = "41";
+  CHECK_THROWS_WITH(fgq::image_result_from_json(r), Catch::StartsWith("file_hex: does not spell the file name"));
+}
+
+TEST_CASE("report: json_int reads integers only, within the range") {
+  using nlohmann::json;
+  CHECK(fgq::json_int(json(5), 0, 10, "n") == 5);
+  CHECK(fgq::json_int(json(-5), -10, 10, "n") == -5);
+  CHECK(fgq::json_int(json(INT64_MAX), 0, INT64_MAX, "n") == INT64_MAX);
+  CHECK_THROWS_WITH(fgq::json_int(json(11), 0, 10, "n"), "n: must be an integer from 0 to 10, got 11");
+  CHECK_THROWS_WITH(fgq::json_int(json(UINT64_MAX), 0, INT64_MAX, "n"), Catch::StartsWith("n: must be"));
+  CHECK_THROWS_WITH(fgq::json_int(json(2.5), 0, 10, "n"), "n: must be an integer from 0 to 10, got 2.5");
+  CHECK_THROWS_WITH(fgq::json_int(json(nullptr), 0, 10, "n"), "n: must be an integer from 0 to 10, got null");
+}
+
+TEST_CASE("report: scores read back as the same float, so a merge rewrites the same digits") {
+  uint32_t state = 12345;
+  for (int i = 0; i < 200000; ++i) {
+    state = state * 1664525u + 1013904223u;
+    float f;
+    const uint32_t bits = 0x30000000u + state % 0x0F800000u;  // about 5e-10 .. 1
+    std::memcpy(&f, &bits, 4);
+    const double written = fgq::json_float(f);
+    const double reread = nlohmann::json::parse(nlohmann::json(written).dump()).get<double>();
+    REQUIRE(reread == written);
+    REQUIRE(fgq::float_from_json(reread) == f);
+  }
+  CHECK(fgq::float_from_json(0.1) == 0.1f);
 }

@@ -53,6 +53,11 @@ std::vector<fgq::ShardReport> shards(int n) {
   return v;
 }
 
+// The report as fgq-run writes it to a file.
+std::string report_json_text(const json& j) {
+  return j.dump(2, ' ', false, json::error_handler_t::replace);
+}
+
 std::string merge_error(const std::vector<fgq::ShardReport>& v) {
   try {
     fgq::merge_shards(v);
@@ -133,4 +138,84 @@ TEST_CASE("report merge: overlapping records are refused") {
   // s1's first record renamed to one of s0's images; every count stays consistent.
   v[0].report["images"][0]["file"] = v[1].report["images"][0]["file"];
   CHECK(merge_error(v) == "s0.json: image 'a/1.JPEG' is also in s1.json (shards overlap)");
+}
+
+namespace {
+
+// A run over names that are not all UTF-8, two of them skipped with a reason; `shard` as above.
+json latin1_report(const std::string& shard) {
+  // In dataset order (raw bytes: 'x' < 0xFF).
+  const std::vector<std::string> names = {"a/caf\xe9.JPEG", "a/plain.JPEG", "b/x.JPEG",
+                                          "b/\xff\xfe.JPEG", "c/\x80.JPEG"};
+  const fgq::Shard s = shard.empty() ? fgq::Shard{} : fgq::parse_shard(shard, "test");
+  fgq::Accuracy acc;
+  int64_t selected = 0;
+  for (size_t k = s.index; k < names.size(); k += s.count, ++selected) {
+    if (k == 1 || k == 4) {
+      acc.add_skipped(names[k], k == 1 ? "cannot decode image" : "truncated JPEG (99 bytes)");
+      continue;
+    }
+    // Scores that need all 9 digits of a float: a rounded form would not merge exactly.
+    std::vector<float> row = {0.123456789f * k, 1.f / 3, 2.f / 7, -1.f / 11};
+    acc.add(fgq::score_image(names[k], static_cast<int>(k % 4), row.data(), 4, false));
+  }
+  fgq::RunInfo info;
+  info.model_path = "m.onnx";
+  info.options = {{"shard", shard}, {"limit", 0}, {"batch", 8}, {"threads", 2}};
+  info.dataset = {{"dir", "val\xe9"}, {"layout", "imagefolder"}, {"images_found", names.size()}};
+  info.images_selected = selected;
+  return fgq::report_json(info, acc);
+}
+
+// As fgq-merge sees a report: written to text (invalid UTF-8 replaced) and parsed again.
+json through_file(const json& j) {
+  return json::parse(j.dump(2, ' ', false, json::error_handler_t::replace));
+}
+
+}  // namespace
+
+TEST_CASE("report merge: non-UTF-8 names and skip reasons merge byte for byte") {
+  const std::string want = report_json_text(latin1_report(""));
+  for (int n : {1, 2, 3, 5}) {
+    INFO(n << " shards");
+    std::vector<fgq::ShardReport> v;
+    for (int i = 0; i < n; ++i) {
+      const std::string s = std::to_string(i) + "/" + std::to_string(n);
+      v.push_back({"s" + std::to_string(i) + ".json", through_file(latin1_report(s))});
+    }
+    const fgq::MergedRun m = fgq::merge_shards(v);
+    REQUIRE(m.acc.skipped_files().size() == 2);
+    CHECK(m.acc.skipped_files()[1] == "c/\x80.JPEG");  // restored from its hex form
+    CHECK(m.acc.skipped_reasons()[1] == "truncated JPEG (99 bytes)");
+    CHECK(m.acc.results()[0].file == "a/caf\xe9.JPEG");
+    CHECK(report_json_text(fgq::report_json(m.info, m.acc)) == want);
+  }
+}
+
+TEST_CASE("report merge: wrapped or fractional numbers in a shard are refused, naming the record") {
+  auto v = shards(2);  // s1, s0
+  v[1].report["images"][0]["label"] = 4294967296LL;  // would have wrapped to 0
+  CHECK(merge_error(v) ==
+        "s0.json: images[0]: label: must be an integer from 0 to 2147483647, got 4294967296");
+  v = shards(2);
+  v[1].report["counts"]["selected"] = 3.0;
+  CHECK(merge_error(v) == "s0.json: counts.selected: must be an integer from 0 to 9223372036854775807, got 3.0");
+  v = shards(2);
+  v[0].report["dataset"]["images_found"] = -7;
+  v[1].report["dataset"]["images_found"] = -7;
+  CHECK(merge_error(v) == "s1.json: dataset.images_found: must be an integer from 0 to 9223372036854775807, got -7");
+  v = shards(2);
+  v[0].report["skipped_images"] = json::array();
+  CHECK(merge_error(v) == "s1.json: skipped_images does not match skipped_files (edited or truncated report?)");
+  v = shards(2);
+  v[1].report["images"][1]["file_hex"] = "00";
+  CHECK_THAT(merge_error(v), Catch::StartsWith("s0.json: images[1]: file_hex: does not spell"));
+}
+
+TEST_CASE("report merge: reports written before skip reasons still merge") {
+  auto v = shards(3);
+  for (auto& s : v) s.report.erase("skipped_images");
+  const fgq::MergedRun m = fgq::merge_shards(v);
+  CHECK(m.acc.skipped_files() == std::vector<std::string>{kBroken});
+  CHECK(m.acc.skipped_reasons() == std::vector<std::string>{""});
 }

@@ -13,7 +13,7 @@ std::string temp_path(const std::string& suffix);
 // $FGQ_DATA, else ../shared next to the source tree; nullopt (and a printed reason) if the
 // folder or `relative` inside it is missing. Use: if (!dir) return; // skipped
 std::optional<std::string> shared_data(const std::string& relative);
-// models/NAME.onnx in the source tree, nullopt (printed reason) if not fetched.
+// models/NAME.onnx, or nullopt (printing why) when absent or FGQ_REAL_MODEL_TESTS=0.
 std::optional<std::string> model_file(const std::string& name);
 
 }  // namespace fgq::test
