@@ -104,7 +104,7 @@ TEST_CASE("resize: taps and 2-D resize match the ONNX reference for every mode")
     // The reference interpolates along W, then along H (interpolate_nd, separable).
     for (int64_t c = 0; c < C; ++c)
       for (int64_t oh = 0; oh < OH; ++oh) {
-        std::vector<std::vector<double>> rows(size_t(H));
+        std::vector<std::vector<double>> rows(static_cast<size_t>(H));
         for (int64_t oww = 0; oww < OW; ++oww) {
           std::vector<double> col;
           for (int64_t h = 0; h < H; ++h) {

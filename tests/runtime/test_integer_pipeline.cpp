@@ -39,7 +39,7 @@ Graph quantized_mini_resnet(int act_bits, int fold_levels = 127) {
 
 std::vector<float> run(const Graph& g, const std::vector<float>& x, int batch) {
   Executor ex(g, batch);
-  ex.run(x, batch);
+  ex.run(x.data(), batch);
   const float* y = ex.output(0);
   return std::vector<float>(y, y + size_t(batch) * 10);
 }
