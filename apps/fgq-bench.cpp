@@ -7,7 +7,8 @@
 // Engines: fgq-fp32 (fgq::Model as loaded), fgq-int (--quant fgq: the model FGQ-quantized on
 // the calibration images, running the integer pipeline), fgq-sim (--simulate: the same integer
 // graph on the FP32 kernels, integer-exact), opencv-fp32 (readNetFromONNX, DNN_BACKEND_OPENCV,
-// DNN_TARGET_CPU). All get the same thread count (tbb::global_control for fgq,
+// DNN_TARGET_CPU). A model saved by fgq-run --save-quant is itself the fgq-int engine (OpenCV
+// cannot run it); scripts/bench_vs_ort.sh times it that way next to ONNX Runtime. All get the same thread count (tbb::global_control for fgq,
 // cv::setNumThreads for OpenCV) and the same input tensor. For every batch size each engine is
 // warmed up, then the engines run alternately (the order flips every repetition), so a noisy
 // machine slows them alike; the tables report medians.
@@ -554,6 +555,134 @@ json report_profile(const Profile& p, const std::string& model_name, int batch, 
           {"other_ops", other}};
 }
 
+// Every engine runs the batch `reps` times, alternating the order each repetition, so a noisy
+// machine slows them alike.
+void time_engines(std::vector<Engine>& engines, const float* input, int batch, int reps) {
+  for (Engine& e : engines) e.wall_ms.clear(), e.cpu_ms.clear();
+  for (int r = 0; r < reps; ++r)
+    for (size_t k = 0; k < engines.size(); ++k) {
+      Engine& e = engines[r % 2 ? engines.size() - 1 - k : k];
+      const double c0 = cpu_seconds();
+      const auto t0 = std::chrono::steady_clock::now();
+      e.run(input, batch);
+      const auto t1 = std::chrono::steady_clock::now();
+      e.wall_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      e.cpu_ms.push_back((cpu_seconds() - c0) * 1e3);
+    }
+}
+
+// The Google-Benchmark-style table of one batch size; appends its rows, returns the median wall
+// time by engine.
+std::map<std::string, double> print_table(const std::vector<Engine>& engines, const Peaks& peaks,
+                                          const std::string& model_name, int batch, const Options& o,
+                                          json& rows) {
+  const std::string rule(136, '-');
+  std::printf("%s\n%-48s %12s %12s %10s %16s %9s %7s %10s\n%s\n", rule.c_str(), "Benchmark", "Time",
+              "CPU", "Iterations", "items_per_second", "GMAC/s", "%peak", "vs_opencv", rule.c_str());
+  double opencv_ips = 0;
+  for (const Engine& e : engines)
+    if (e.name == "opencv-fp32") opencv_ips = batch * 1e3 / median(e.wall_ms);
+  std::map<std::string, double> wall_of;
+  for (const Engine& e : engines) {
+    const double wall = median(e.wall_ms), cpu = median(e.cpu_ms);
+    wall_of[e.name] = wall;
+    const double ips = batch * 1e3 / wall;
+    MacTotals macs = e.macs;
+    macs.int8 *= batch, macs.fp32 *= batch;
+    const double gmacs = macs.all() * 1e-6 / wall;
+    const double pct = peaks.percent(macs, wall * 1e-3);
+    const std::string name =
+        fmt::format("{}/{}/batch:{}/threads:{}_median", model_name, e.name, batch, o.threads);
+    const std::string ratio = opencv_ips > 0 ? fmt::format("{:.3f}x", ips / opencv_ips) : "-";
+    std::printf("%-48s %12s %12s %10d %14.2f/s %9.1f %7s %10s\n", name.c_str(), fmt_ms(wall).c_str(),
+                fmt_ms(cpu).c_str(), o.reps, ips, gmacs, fmt_pct(pct).c_str(), ratio.c_str());
+    json row = {{"name", name},
+                {"run_name",
+                 fmt::format("{}/{}/batch:{}/threads:{}", model_name, e.name, batch, o.threads)},
+                {"run_type", "aggregate"},
+                {"aggregate_name", "median"},
+                {"engine", e.name},
+                {"batch", batch},
+                {"threads", o.threads},
+                {"iterations", o.reps},
+                {"real_time", wall},
+                {"cpu_time", cpu},
+                {"time_unit", "ms"},
+                {"min_real_time", *std::min_element(e.wall_ms.begin(), e.wall_ms.end())},
+                {"items_per_second", ips},
+                {"macs", macs.all()},
+                {"int8_macs", macs.int8},
+                {"fp32_macs", macs.fp32},
+                {"gmacs_per_second", gmacs},
+                {"percent_of_peak", num_or_null(pct)},
+                {"peak_int8_gmacs_per_second", num_or_null(peaks.int8.rate())},
+                {"peak_fp32_gmacs_per_second", num_or_null(peaks.fp32.rate())},
+                {"samples_ms", e.wall_ms}};
+    if (opencv_ips > 0) row["ratio_vs_opencv"] = ips / opencv_ips;
+    rows.push_back(std::move(row));
+  }
+  std::printf("%s\n", rule.c_str());
+  std::fflush(stdout);
+  return wall_of;
+}
+
+// Resident memory after the runs: weights as the model keeps them for its sessions (constants
+// + packed kernel weights), activations as a session plans them for the largest batch.
+json report_memory(const std::vector<Engine>& engines, int max_batch) {
+  std::printf("Memory (weights: constants + kernel-packed, shared by sessions; activations: "
+              "arena + scratch for batch %d)\n",
+              max_batch);
+  json memory = json::object();
+  for (const Engine& e : engines) {
+    if (!e.weight_bytes) continue;
+    size_t consts = 0;
+    std::string parts;
+    for (const auto& [type, bytes] : e.consts) {
+      consts += bytes;
+      if (type != "unreferenced") parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", type, fmt_mb(bytes));
+    }
+    const size_t packed = e.weight_bytes() > consts ? e.weight_bytes() - consts : 0;
+    const size_t unreferenced = e.consts.count("unreferenced") ? e.consts.at("unreferenced") : 0;
+    std::printf("  %-12s weights %10s   activations %10s\n  %-12s weights = constants (%s) + packed for "
+                "the kernels %s%s\n",
+                e.name.c_str(), fmt_mb(e.weight_bytes()).c_str(), fmt_mb(e.activation_bytes()).c_str(), "",
+                parts.c_str(), fmt_mb(packed).c_str(),
+                unreferenced ? (" + constants no node reads " + fmt_mb(unreferenced)).c_str() : "");
+    memory[e.name] = {{"weight_bytes", e.weight_bytes()},
+                      {"weight_const_bytes", e.consts},
+                      {"weight_packed_bytes", packed},
+                      {"activation_bytes", e.activation_bytes()},
+                      {"activation_max_batch", max_batch}};
+  }
+  std::printf("\n");
+  return memory;
+}
+
+// The peak once more; what the load did meanwhile.
+const Peaks& report_final_peak(PeakTracker& tracker, int threads, bool& busy) {
+  const Peaks& peaks = tracker.measure("end", true);
+  std::printf("Peak, best measured in this run: int8 %s, fp32 %s (%zu measurements)\n",
+              fmt_rate(peaks.int8.rate(), "GMAC/s").c_str(), fmt_rate(peaks.fp32.rate(), "GFMA/s").c_str(),
+              tracker.history().size());
+  busy = false;  // the threads together reach less than threads x one thread
+  for (const Peak* p : {&peaks.int8, &peaks.fp32})
+    if (p->all && p->all->total < 0.8 * threads * p->single->total) busy = true;
+  if (busy)
+    std::fprintf(stderr,
+                 "fgq-bench: warning: the machine is busy: %d threads together never reached 80%% of %d "
+                 "x the one-thread peak; %% of peak is relative to what was available\n",
+                 threads, threads);
+  for (const char* key : {"int8", "fp32"}) {
+    double lo = 0, hi = 0;
+    if (tracker.moved(key, lo, hi))
+      std::fprintf(stderr,
+                   "fgq-bench: warning: the %s peak measured between %.1f and %.1f in this run: the "
+                   "machine's load changed, compare these numbers with care\n",
+                   key, lo, hi);
+  }
+  return peaks;
+}
+
 int run(const Options& o) {
   const std::string model_path = fgq::app::resolve_model(o.model);
   const std::string model_name = fs::path(model_path).stem().string();
@@ -585,9 +714,14 @@ int run(const Options& o) {
   fgq::infer_shapes(fp32_run.graph, 1);
   const MacTotals fp32_macs = mac_totals(node_costs(fp32_run.graph));
 
+  // A model saved by --save-quant runs as it was saved: the integer pipeline (or fake-quant).
+  const bool saved_quantized = fp32_model.quantized();
+  if (saved_quantized && quant)
+    fgq::fail(model_path, "is quantized already (saved by --save-quant): drop --quant fgq");
+  const std::string base_name = !saved_quantized ? "fgq-fp32" : fp32_model.integer() ? "fgq-int" : "fgq-fakequant";
   std::vector<Engine> engines;
   if (!o.no_fp32) {
-    Engine e{"fgq-fp32", [&](const float* x, int b) { return fp32_session->run(x, b * fp32_session->input_floats(), b); }, fp32_macs};
+    Engine e{base_name, [&](const float* x, int b) { return fp32_session->run(x, b * fp32_session->input_floats(), b); }, fp32_macs};
     e.weight_bytes = [&] { return fp32_model.weight_bytes(); };
     e.activation_bytes = [&] { return fp32_session->activation_bytes(); };
     e.consts = const_bytes(fp32_run.graph);
@@ -675,7 +809,9 @@ int run(const Options& o) {
   }
 
   cv::dnn::Net net;
-  if (!o.no_opencv) {
+  if (!o.no_opencv && saved_quantized)
+    std::fprintf(stderr, "fgq-bench: OpenCV DNN skipped: it cannot run fgq's quantized operators\n");
+  if (!o.no_opencv && !saved_quantized) {
     try {
       net = cv::dnn::readNetFromONNX(model_path);
     } catch (const cv::Exception& e) {
@@ -701,7 +837,7 @@ int run(const Options& o) {
   // Per-layer profiles of fgq-fp32 and fgq-int, on Executors of their own.
   std::vector<std::unique_ptr<Profile>> profiles;
   if (!layer_batches.empty()) {
-    if (!o.no_fp32) profiles.push_back(std::make_unique<Profile>("fgq-fp32", fp32_run.graph, profile_batch));
+    if (!o.no_fp32) profiles.push_back(std::make_unique<Profile>(base_name, fp32_run.graph, profile_batch));
     if (q_session) profiles.push_back(std::make_unique<Profile>("fgq-int", int_run.graph, profile_batch));
   }
 
@@ -722,7 +858,6 @@ int run(const Options& o) {
   }
 
   // Google-Benchmark-style table: one row per engine and batch size.
-  const std::string rule(136, '-');
   json rows = json::array();
   json agreement = json::object(), quant_error = json::object(), top1 = json::object();
   json layers = json::array();
@@ -761,64 +896,9 @@ int run(const Options& o) {
                    batch, engines[i_int].name.c_str(), engines[i_ref].name.c_str(), same, batch);
     }
 
-    for (Engine& e : engines) e.wall_ms.clear(), e.cpu_ms.clear();
-    for (int r = 0; r < o.reps; ++r)
-      for (size_t k = 0; k < engines.size(); ++k) {
-        Engine& e = engines[r % 2 ? engines.size() - 1 - k : k];  // alternate the order
-        const double c0 = cpu_seconds();
-        const auto t0 = std::chrono::steady_clock::now();
-        e.run(input.data(), batch);
-        const auto t1 = std::chrono::steady_clock::now();
-        e.wall_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        e.cpu_ms.push_back((cpu_seconds() - c0) * 1e3);
-      }
+    time_engines(engines, input.data(), batch, o.reps);
     const Peaks peaks = tracker.measure(fmt::format("batch {}", batch), false);
-    std::printf("%s\n%-48s %12s %12s %10s %16s %9s %7s %10s\n%s\n", rule.c_str(), "Benchmark", "Time",
-                "CPU", "Iterations", "items_per_second", "GMAC/s", "%peak", "vs_opencv", rule.c_str());
-    double opencv_ips = 0;
-    for (const Engine& e : engines)
-      if (e.name == "opencv-fp32") opencv_ips = batch * 1e3 / median(e.wall_ms);
-    std::map<std::string, double> wall_of;
-    for (const Engine& e : engines) {
-      const double wall = median(e.wall_ms), cpu = median(e.cpu_ms);
-      wall_of[e.name] = wall;
-      const double ips = batch * 1e3 / wall;
-      MacTotals macs = e.macs;
-      macs.int8 *= batch, macs.fp32 *= batch;
-      const double gmacs = macs.all() * 1e-6 / wall;
-      const double pct = peaks.percent(macs, wall * 1e-3);
-      const std::string name =
-          fmt::format("{}/{}/batch:{}/threads:{}_median", model_name, e.name, batch, o.threads);
-      const std::string ratio = opencv_ips > 0 ? fmt::format("{:.3f}x", ips / opencv_ips) : "-";
-      std::printf("%-48s %12s %12s %10d %14.2f/s %9.1f %7s %10s\n", name.c_str(), fmt_ms(wall).c_str(),
-                  fmt_ms(cpu).c_str(), o.reps, ips, gmacs, fmt_pct(pct).c_str(), ratio.c_str());
-      json row = {{"name", name},
-                  {"run_name",
-                   fmt::format("{}/{}/batch:{}/threads:{}", model_name, e.name, batch, o.threads)},
-                  {"run_type", "aggregate"},
-                  {"aggregate_name", "median"},
-                  {"engine", e.name},
-                  {"batch", batch},
-                  {"threads", o.threads},
-                  {"iterations", o.reps},
-                  {"real_time", wall},
-                  {"cpu_time", cpu},
-                  {"time_unit", "ms"},
-                  {"min_real_time", *std::min_element(e.wall_ms.begin(), e.wall_ms.end())},
-                  {"items_per_second", ips},
-                  {"macs", macs.all()},
-                  {"int8_macs", macs.int8},
-                  {"fp32_macs", macs.fp32},
-                  {"gmacs_per_second", gmacs},
-                  {"percent_of_peak", num_or_null(pct)},
-                  {"peak_int8_gmacs_per_second", num_or_null(peaks.int8.rate())},
-                  {"peak_fp32_gmacs_per_second", num_or_null(peaks.fp32.rate())},
-                  {"samples_ms", e.wall_ms}};
-      if (opencv_ips > 0) row["ratio_vs_opencv"] = ips / opencv_ips;
-      rows.push_back(std::move(row));
-    }
-    std::printf("%s\n", rule.c_str());
-    std::fflush(stdout);
+    const std::map<std::string, double> wall_of = print_table(engines, peaks, model_name, batch, o, rows);
 
     // Per-layer profiles of this batch size, the two engines interleaved like above.
     if (layer_batches.count(batch) && !profiles.empty()) {
@@ -837,61 +917,15 @@ int run(const Options& o) {
           profiles[r % 2 ? profiles.size() - 1 - k : k]->timed_run(input.data(), batch);
       const Peaks& now = tracker.measure(fmt::format("batch {} layers", batch), false);
       for (const auto& p : profiles)
-        layers.push_back(report_profile(*p, model_name, batch, o.threads, now, wall_of[p->engine], o.top));
+        layers.push_back(report_profile(*p, model_name, batch, o.threads, now, wall_of.at(p->engine), o.top));
     }
     std::printf("\n");
   }
 
-  // Resident memory after the runs: weights as the model keeps them for its sessions (constants
-  // + packed kernel weights), activations as a session plans them for the largest batch.
-  std::printf("Memory (weights: constants + kernel-packed, shared by sessions; activations: "
-              "arena + scratch for batch %d)\n",
-              max_batch);
-  json memory = json::object();
-  for (const Engine& e : engines) {
-    if (!e.weight_bytes) continue;
-    size_t consts = 0;
-    std::string parts;
-    for (const auto& [type, bytes] : e.consts) {
-      consts += bytes;
-      if (type != "unreferenced") parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", type, fmt_mb(bytes));
-    }
-    const size_t packed = e.weight_bytes() > consts ? e.weight_bytes() - consts : 0;
-    const size_t unreferenced = e.consts.count("unreferenced") ? e.consts.at("unreferenced") : 0;
-    std::printf("  %-12s weights %10s   activations %10s\n  %-12s weights = constants (%s) + packed for "
-                "the kernels %s%s\n",
-                e.name.c_str(), fmt_mb(e.weight_bytes()).c_str(), fmt_mb(e.activation_bytes()).c_str(), "",
-                parts.c_str(), fmt_mb(packed).c_str(),
-                unreferenced ? (" + constants no node reads " + fmt_mb(unreferenced)).c_str() : "");
-    memory[e.name] = {{"weight_bytes", e.weight_bytes()},
-                      {"weight_const_bytes", e.consts},
-                      {"weight_packed_bytes", packed},
-                      {"activation_bytes", e.activation_bytes()},
-                      {"activation_max_batch", max_batch}};
-  }
-  std::printf("\n");
+  const json memory = report_memory(engines, max_batch);
 
-  // The peak once more; what the load did meanwhile.
-  const Peaks& peaks = tracker.measure("end", true);
-  std::printf("Peak, best measured in this run: int8 %s, fp32 %s (%zu measurements)\n",
-              fmt_rate(peaks.int8.rate(), "GMAC/s").c_str(), fmt_rate(peaks.fp32.rate(), "GFMA/s").c_str(),
-              tracker.history().size());
-  bool busy = false;  // the threads together reach less than threads x one thread
-  for (const Peak* p : {&peaks.int8, &peaks.fp32})
-    if (p->all && p->all->total < 0.8 * o.threads * p->single->total) busy = true;
-  if (busy)
-    std::fprintf(stderr,
-                 "fgq-bench: warning: the machine is busy: %d threads together never reached 80%% of %d "
-                 "x the one-thread peak; %% of peak is relative to what was available\n",
-                 o.threads, o.threads);
-  for (const char* key : {"int8", "fp32"}) {
-    double lo = 0, hi = 0;
-    if (tracker.moved(key, lo, hi))
-      std::fprintf(stderr,
-                   "fgq-bench: warning: the %s peak measured between %.1f and %.1f in this run: the "
-                   "machine's load changed, compare these numbers with care\n",
-                   key, lo, hi);
-  }
+  bool busy = false;
+  const Peaks& peaks = report_final_peak(tracker, o.threads, busy);
 
   if (!o.json_path.empty()) {
     json doc = {{"context",
@@ -932,7 +966,7 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App cli{"fgq-bench: fgq's integer pipeline vs its FP32 engine vs OpenCV DNN, whole network "
                "and per layer, in % of the machine's measured peak"};
-  cli.add_option("--model", o.model, "resnet50 | resnet101 | alexnet (models/NAME.onnx) or a path")
+  cli.add_option("--model", o.model, "resnet50 | resnet101 | alexnet (models/NAME.onnx) or a path; a model saved by fgq-run --save-quant runs as the fgq-int engine")
       ->capture_default_str();
   cli.add_option("--batch", o.batches, "batch sizes, comma separated")
       ->capture_default_str()
@@ -952,7 +986,7 @@ int main(int argc, char** argv) {
                  "random inputs if missing)");
   cli.add_option("--json", o.json_path, "write the results as JSON (Google Benchmark layout + layers)");
   cli.add_flag("--no-opencv", o.no_opencv, "skip OpenCV DNN");
-  cli.add_flag("--no-fp32", o.no_fp32, "skip the fgq FP32 engine");
+  cli.add_flag("--no-fp32", o.no_fp32, "skip the fgq engine of --model as loaded (FP32, or fgq-int for a saved quantized model)");
   cli.add_option("--quant", o.quant, "none | fgq: also benchmark the FGQ integer pipeline (fgq-int)")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "fgq"}));

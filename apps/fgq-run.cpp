@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <opencv2/core/utility.hpp>
 #include <tbb/global_control.h>
 
 #include "eval_pipeline.h"
@@ -300,6 +301,9 @@ int main(int argc, char** argv) {
   }
   fgq::app::finish_quant_flags(o.qf);
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, o.threads);
+  // Images are decoded in parallel, one per task of the evaluation pipeline: OpenCV's own
+  // parallel loops inside a decode or resize would only compete with the network's tasks.
+  cv::setNumThreads(1);
   try {
     if (!isa.empty()) fgq::ops::set_forced_isa(isa);
     return run(o);

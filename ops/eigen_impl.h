@@ -1,13 +1,6 @@
 #pragma once
-// Private to ops/: Eigen for the FP32 GEMMs. Include it before any other header that may pull in
-// <immintrin.h>: with -march supporting AVX-512, GCC 12 reports false -W(maybe-)uninitialized
-// warnings inside <avx512fintrin.h> once Eigen's GEMM kernels are inlined (GCC bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
+// Private to ops/: Eigen for the FP32 GEMMs. Include it first (third_party/eigen_core.h says why).
+#include "third_party/eigen_core.h"
 
 namespace fgq::ops::detail {
 

@@ -1,5 +1,4 @@
-// Eigen first: see ops/eigen_impl.h for the GCC 12 warning it silences.
-#include "ops/eigen_impl.h"
+#include "third_party/eigen_core.h"  // first: see the note there
 
 #include "quant/gptq.h"
 

@@ -252,45 +252,33 @@ Fp32Reference measure_fp32_reference(const Graph& g, const float* calib, int n_c
   return ref;
 }
 
-QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,
-                                int n_calib, const GraphRunner& run,
-                                const Fp32Reference* reference) {
-  const auto t0 = std::chrono::steady_clock::now();
-  validate(g, opt, n_calib, calib);
+namespace {
+
+// 1. Weights: ternary (or int8 for the first/last layers), GPTQ against the FP32 network's inputs
+// to each layer (so that one factor per layer serves every configuration).
+std::vector<LayerWeights> quantize_weights(Graph& g, const std::vector<int>& layer_nodes,
+                                           const QuantOptions& opt, const Fp32Reference& ref) {
   const Threshold method = parse_threshold(opt.threshold);
-
-  std::vector<int> layer_nodes;
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (is_weighted_layer(g, g.nodes[i])) layer_nodes.push_back(static_cast<int>(i));
-  QuantReport report;
-  if (layer_nodes.empty()) return report;
-
-  // Convs without folded BN parameters are matched to the FP32 network's statistics.
-  const bool use_bn = opt.correction == "bn";
-  bool need_moments = false;
-  if (opt.stats_correction)
-    for (int i : layer_nodes)
-      need_moments |= g.nodes[i].op == "Conv" && (!use_bn || !g.nodes[i].attrs.has("bn_gamma"));
-  Fp32Reference computed;
-  if (!reference && (need_moments || opt.gptq))
-    computed = measure_fp32_reference(g, calib, n_calib, need_moments, opt.gptq ? opt.gptq_samples : 0, run);
-  const Fp32Reference& ref = reference ? *reference : computed;
-
-  // 1. Weights.
   std::vector<LayerWeights> layers;
   for (size_t l = 0; l < layer_nodes.size(); ++l) {
     const bool first = l == 0, last = l + 1 == layer_nodes.size();
     const bool ternary = !(first && !opt.ternarize_first) && !(last && !opt.ternarize_last);
     LayerWeights lw = quantize_layer_weights(g, layer_nodes[l], ternary, opt.group, method, opt.fold_levels);
-    // GPTQ: against the FP32 network's inputs to the layer (so that one factor per layer serves
-    // every configuration).
     if (auto f = ref.factors.find(g.nodes[lw.node].name); opt.gptq && ternary && f != ref.factors.end())
       set_ternary(lw, gptq_ternarize(lw.fp32.data(), lw.fp32_shape, opt.group, method, f->second), opt.fold_levels);
     write_layer_weights(g, lw);
     layers.push_back(std::move(lw));
   }
+  return layers;
+}
 
-  // 2 + 3. One pass: correct conv outputs in place, calibrate and apply the FakeQuants.
+// 2 + 3. One pass over the calibration images: correct conv outputs in place (statistics
+// correction), calibrate and apply the FakeQuants; then fold the corrections into the weights and
+// set the FakeQuant parameters.
+void correct_and_calibrate(Graph& g, std::vector<LayerWeights>& layers, const QuantOptions& opt,
+                           const float* calib, int n_calib, const GraphRunner& run,
+                           const Fp32Reference& ref, QuantReport& report) {
+  const bool use_bn = opt.correction == "bn";
   std::vector<ActSite> sites;
   if (opt.act_bits > 0) sites = insert_fake_quants(g, layers, opt.act_bits);
   std::map<std::string, size_t> corr_at, site_at;  // by output value name
@@ -376,7 +364,10 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
       n.attrs.set_f("fgq_preadd_scale", make_act_params(clip, 8, true, opt.pow2_scales).scale);
     }
 
-  // 4. Report.
+}
+
+// 4. Report: sparsity and multiplications saved over the ternary layers.
+void summarize_weights(const std::vector<LayerWeights>& layers, QuantReport& report) {
   double ternary_weights = 0, ternary_zeros = 0, ternary_groups = 0;
   for (const LayerWeights& lw : layers) {
     report.layers.push_back(lw.stats);
@@ -393,6 +384,36 @@ QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* 
     // Each group of n weights needs one multiply instead of n (1 - 1/N when N divides C).
     report.mults_removed = 1 - ternary_groups / ternary_weights;
   }
+}
+
+}  // namespace
+
+QuantReport quantize_graph_with(Graph& g, const QuantOptions& opt, const float* calib,
+                                int n_calib, const GraphRunner& run,
+                                const Fp32Reference* reference) {
+  const auto t0 = std::chrono::steady_clock::now();
+  validate(g, opt, n_calib, calib);
+
+  std::vector<int> layer_nodes;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (is_weighted_layer(g, g.nodes[i])) layer_nodes.push_back(static_cast<int>(i));
+  QuantReport report;
+  if (layer_nodes.empty()) return report;
+
+  // Convs without folded BN parameters are matched to the FP32 network's statistics.
+  const bool use_bn = opt.correction == "bn";
+  bool need_moments = false;
+  if (opt.stats_correction)
+    for (int i : layer_nodes)
+      need_moments |= g.nodes[i].op == "Conv" && (!use_bn || !g.nodes[i].attrs.has("bn_gamma"));
+  Fp32Reference computed;
+  if (!reference && (need_moments || opt.gptq))
+    computed = measure_fp32_reference(g, calib, n_calib, need_moments, opt.gptq ? opt.gptq_samples : 0, run);
+  const Fp32Reference& ref = reference ? *reference : computed;
+
+  std::vector<LayerWeights> layers = quantize_weights(g, layer_nodes, opt, ref);
+  correct_and_calibrate(g, layers, opt, calib, n_calib, run, ref, report);
+  summarize_weights(layers, report);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }

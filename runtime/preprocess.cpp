@@ -51,11 +51,6 @@ constexpr std::array<float, 3> kTorchStdRGB{0.229f, 0.224f, 0.225f};
 
 std::array<float, 3> reversed(std::array<float, 3> a) { return {a[2], a[1], a[0]}; }
 
-std::string fmt_hex(uint8_t v) {
-  static const char* digits = "0123456789ABCDEF";
-  return {digits[v >> 4], digits[v & 15]};
-}
-
 }  // namespace
 
 Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& md,
@@ -103,51 +98,6 @@ Preprocess Preprocess::from_metadata(const std::map<std::string, std::string>& m
                  "(RGB, pixels/255, ImageNet mean/std, 224)\n",
                  source.c_str(), missing.c_str());
   return p;
-}
-
-std::string jpeg_damage(const uint8_t* d, size_t n) {
-  if (n < 2 || d[0] != 0xFF || d[1] != 0xD8) return "";
-  const std::string truncated = "truncated JPEG (" + std::to_string(n) +
-                                " bytes, no end-of-image marker; decoders fill the rest with grey)";
-  size_t i = 2;
-  for (;;) {
-    if (i >= n) return truncated;
-    if (d[i] != 0xFF) {
-      size_t j = i;
-      while (j < n && d[j] != 0xFF) ++j;
-      if (j >= n) return truncated;
-      return "corrupt JPEG (" + std::to_string(j - i) + " stray bytes before the marker at byte " +
-             std::to_string(j) + ")";
-    }
-    while (i < n && d[i] == 0xFF) ++i;  // fill bytes
-    if (i >= n) return truncated;
-    const uint8_t marker = d[i++];
-    if (marker == 0xD9) return "";                                  // EOI
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
-    if (marker == 0x00 || marker == 0xD8)
-      return "corrupt JPEG (marker 0xFF" + fmt_hex(marker) + " at byte " + std::to_string(i - 2) + ")";
-    if (n - i < 2) return truncated;
-    const size_t len = size_t(d[i]) << 8 | d[i + 1];
-    if (len < 2)
-      return "corrupt JPEG (segment length " + std::to_string(len) + " at byte " + std::to_string(i) + ")";
-    if (n - i < len) return truncated;
-    i += len;
-    if (marker != 0xDA) continue;
-    // Entropy-coded data of a scan: up to the next marker that is not a stuffed 0xFF00, a restart
-    // marker or a fill byte.
-    for (;;) {
-      while (i < n && d[i] != 0xFF) ++i;
-      if (n - i < 2) return truncated;
-      const uint8_t m = d[i + 1];
-      if (m == 0x00 || (m >= 0xD0 && m <= 0xD7)) {
-        i += 2;
-      } else if (m == 0xFF) {
-        ++i;
-      } else {
-        break;  // the marker after the scan
-      }
-    }
-  }
 }
 
 namespace {

@@ -38,10 +38,11 @@ struct Preprocess {
 void load_image(const std::string& path, const Preprocess& p, float* out);
 
 // Why the JPEG in data[0..size) is damaged ("truncated JPEG (...)", "corrupt JPEG (...)"), or ""
-// if its marker structure is whole: segments of consistent lengths, entropy-coded scans, and the
-// end-of-image marker 0xFFD9 (bytes after it are ignored). Not a JPEG (no 0xFFD8 start): "".
-// libjpeg decodes a truncated file with a warning and a grey tail; this refuses it instead.
-// Damage inside the entropy-coded data of a file with a whole structure is not detected.
+// if it is whole: its marker structure (segments of consistent lengths, entropy-coded scans, the
+// end-of-image marker 0xFFD9; bytes after it are ignored), then every scan entropy-decoded by
+// libjpeg without a warning (bad Huffman codes, extraneous bytes, premature end of data).
+// Not a JPEG (no 0xFFD8 start): "". libjpeg decodes such files with only a warning on stderr and
+// grey or garbled pixels; this refuses them instead (runtime/jpeg_damage.cpp).
 std::string jpeg_damage(const uint8_t* data, size_t size);
 
 }  // namespace fgq

@@ -11,7 +11,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 pkgs=(cmake ninja-build g++ pkg-config
       libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
-      libopencv-dev libeigen3-dev libtbb-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev
+      libopencv-dev libjpeg-dev libeigen3-dev libtbb-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev
       python3-onnx python3-numpy python3-matplotlib)
 for opt in "$@"; do
   case "$opt" in

@@ -399,3 +399,27 @@ TEST_CASE("fgq-bench: --fold-levels 0 leaves the ternary layers on float kernels
     if (n["kind"] == "fp32") fp32 += n["macs"].get<int64_t>();
   CHECK(fp32 == (*in)["fp32_macs"]);
 }
+
+TEST_CASE("fgq-bench: a model saved by fgq-run --save-quant is the fgq-int engine") {
+  BenchFixture f;
+  const std::string saved = (f.root / "saved_int.onnx").string();
+  const auto q = f.run("--model " + f.conv_model + " --imagenet " + f.val.string() +
+                       " --quant fgq --calib-count 3 --quiet --save-quant " + saved);
+  INFO(q.out << q.err);
+  REQUIRE(q.code == 0);
+  const auto r = f.bench("--model " + saved + " --batch 1 --threads 1 --reps 2 --warmup 0 --no-layers " +
+                         "--images " + f.val.string() + " --json " + f.json_path);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("OpenCV DNN skipped") != std::string::npos);
+  const json doc = f.report();
+  REQUIRE(doc["benchmarks"].size() == 1);
+  const json* row = find_row(doc, "fgq-int", 1);
+  REQUIRE(row != nullptr);
+  CHECK((*row)["int8_macs"] == kMacs);  // every layer on the integer kernels
+  // Quantizing it again is refused, naming the file.
+  const auto again = f.bench("--model " + saved + " --batch 1 --reps 1 --quant fgq");
+  CHECK(again.code == 2);
+  CHECK(again.err.find(saved) != std::string::npos);
+  CHECK(again.err.find("drop --quant fgq") != std::string::npos);
+}

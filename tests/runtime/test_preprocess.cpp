@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "graph/error.h"
+#include "runtime/dataset.h"
 #include "runtime/preprocess.h"
 #include "support/test_util.h"
 
@@ -294,6 +296,46 @@ TEST_CASE("preprocess: jpeg_damage accepts whole JPEGs, finds truncated and corr
   CHECK(damage({'B', 'M', 0, 0}) == "");  // not a JPEG: the decoder decides
   CHECK(damage({}) == "");
   CHECK(damage({0xFF, 0xD8}) == "truncated JPEG (2 bytes, no end-of-image marker; decoders fill the rest with grey)");
+}
+
+TEST_CASE("preprocess: jpeg_damage finds corrupt entropy-coded data in a whole structure") {
+  cv::Mat m(96, 128, CV_8UC3);
+  cv::randu(m, cv::Scalar::all(0), cv::Scalar::all(255));
+  std::vector<uint8_t> whole;
+  REQUIRE(cv::imencode(".jpg", m, whole));
+  REQUIRE(damage(whole) == "");
+  // The scan data: after the start-of-scan segment, up to the end-of-image marker.
+  size_t sos = 2;
+  while (!(whole[sos] == 0xFF && whole[sos + 1] == 0xDA)) sos += 2 + (size_t(whole[sos + 2]) << 8 | whole[sos + 3]);
+  const size_t begin = sos + 2 + (size_t(whole[sos + 2]) << 8 | whole[sos + 3]), end = whole.size() - 2;
+  REQUIRE(end > begin + 100);
+  // Bytes changed inside the scan, no marker made or broken: the structure stays whole, which
+  // the marker scan alone accepted (OpenCV then decoded garbled pixels with a warning).
+  std::vector<uint8_t> bad = whole;
+  for (size_t i = begin + 20; i < end - 20; i += (end - begin) / 12)
+    if (bad[i] != 0xFF && bad[i - 1] != 0xFF && (bad[i] ^ 0x5A) != 0xFF) bad[i] ^= 0x5A;
+  CHECK_THAT(damage(bad), Catch::StartsWith("corrupt JPEG (libjpeg: "));
+  Preprocess p = raw(32);
+  p.resize_shorter = 32;
+  const std::string path = write_bytes(bad, ".JPEG");
+  CHECK_THAT(load_error(path, p), Catch::StartsWith(path + ": corrupt JPEG (libjpeg: "));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("preprocess: jpeg_damage accepts every shared ImageNet image") {
+  for (const char* dir : {"data/imagenet/val", "data/imagenet/calib"}) {
+    const auto folder = fgq::test::shared_data(dir);
+    if (!folder) continue;
+    int checked = 0;
+    for (const std::string& f : fgq::list_image_files(*folder)) {
+      std::ifstream in(f, std::ios::binary);
+      const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      INFO(f);
+      CHECK(damage(bytes) == "");
+      ++checked;
+    }
+    CHECK(checked > 0);
+  }
 }
 
 TEST_CASE("preprocess: a truncated JPEG is not decoded with a grey tail, the reason is the error") {
