@@ -335,7 +335,11 @@ class Lowering {
     }
     const std::string base = n.name.empty() ? g_.values[n.outputs[0]].name : n.name;
     Node qc{"QConv", n.name, {x}, {}, {}};
-    const bool ternary = n.attrs.s("fgq_weight", "") == "ternary";
+    // Ternary groups run along the weights' input index; over a Flatten of [C, H, W] (H*W > 1)
+    // that is not the kernel's channel order (NHWC: groups of channels per tap), so such a layer
+    // keeps its folded weights as int8: the same numbers, without the 2-bit storage.
+    const bool ternary = n.attrs.s("fgq_weight", "") == "ternary" &&
+                         (!flat_input || iw.shape[2] * iw.shape[3] == 1);
     if (ternary) {
       const int64_t group = n.attrs.i("fgq_group", 0);
       auto [codes, levels] = ternary_tensors(n, iw, group);

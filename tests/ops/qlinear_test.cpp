@@ -151,7 +151,8 @@ TEST_CASE("quantize_nchw equals FakeQuant bit for bit on random data and odd sha
     int N, C, H, W;
   };
   const Shape shapes[] = {{1, 1, 1, 1},  {2, 3, 5, 7},  {1, 5, 3, 3},   {3, 17, 4, 9},
-                          {1, 64, 2, 3}, {2, 100, 3, 1}, {1, 7, 1, 33}, {2, 9, 5, 17}};
+                          {1, 64, 2, 3}, {2, 100, 3, 1}, {1, 7, 1, 33}, {2, 9, 5, 17},
+                          {1, 2, 3, 21}, {2, 4, 2, 16}};
   for (const QCase& q : kCases)
     for (const Shape& s : shapes)
       for (float scale : {0.25f, 0.0371f, 3.f / 256}) check_quantize(s.N, s.C, s.H, s.W, scale, q, seed++);

@@ -223,3 +223,41 @@ TEST_CASE("integer pipeline: a damaged saved integer model is a one-line error n
     CHECK(Session(m, 1).run(x, 1).size() == 10);
   }
 }
+
+TEST_CASE("integer pipeline: a ternary Gemm over a flattened [C,H,W] tensor (AlexNet's classifier)") {
+  // conv 3x3 -> ReLU -> MaxPool -> Flatten (8 x 6 x 6) -> Gemm 288->16 (ternary) -> ReLU -> Gemm.
+  // Its groups run along the flattened index, not along channels per tap as the integer
+  // kernels store activations (NHWC): it keeps its folded weights as int8, same numbers.
+  test::OnnxBuilder b;
+  b.input("x", {-1, 3, kSide, kSide});
+  b.init_f32("w1", {8, 3, 3, 3}, test::random_floats(8 * 27, 1, -0.5f, 0.5f));
+  b.init_f32("w2", {16, 288}, test::random_floats(16 * 288, 2, -0.2f, 0.2f));
+  b.init_f32("b2", {16}, test::random_floats(16, 3, -0.1f, 0.1f));
+  b.init_f32("w3", {10, 16}, test::random_floats(160, 4, -0.5f, 0.5f));
+  b.node("Conv", {"x", "w1"}, {"c1"}).ints("kernel_shape", {3, 3}).ints("pads", {1, 1, 1, 1});
+  b.node("Relu", {"c1"}, {"r1"});
+  b.node("MaxPool", {"r1"}, {"p1"}).ints("kernel_shape", {2, 2}).ints("strides", {2, 2});
+  b.node("Flatten", {"p1"}, {"f"}).i("axis", 1);
+  b.node("Gemm", {"f", "w2", "b2"}, {"g2"}).i("transB", 1);
+  b.node("Relu", {"g2"}, {"r2"});
+  b.node("Gemm", {"r2", "w3"}, {"y"}).i("transB", 1);
+  b.output("y");
+  const std::string bytes = b.bytes();
+  Graph g = prepare_graph(import_onnx_bytes(bytes.data(), bytes.size(), "mini_alexnet"), /*fuse=*/false);
+  QuantOptions opt;
+  const auto calib = images(kCalib, 5);
+  quantize_graph(g, opt, calib.data(), kCalib);
+  const RunGraph r = make_run_graph(g, RunMode::Integer), e = make_run_graph(g, RunMode::Simulate);
+  REQUIRE(r.integer);
+  CHECK(r.lowering.float_layers.empty());
+  CHECK(r.lowering.qconv == 3);
+  CHECK(r.lowering.qconv_ternary == 0);
+  const auto x = images(kImages, 7);
+  const auto want = run(e.graph, x, kImages);
+  IsaGuard guard;
+  for (ops::Isa isa : ops::supported_isas()) {
+    INFO("isa " << ops::isa_name(isa));
+    ops::set_forced_isa(ops::isa_name(isa));
+    CHECK(run(r.graph, x, kImages) == want);
+  }
+}
