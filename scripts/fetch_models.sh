@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-mkdir -p "$cache"
+mkdir -p "$models" "$cache"
 
 sha_ok() { [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$npm_sha256" ]; }
 
