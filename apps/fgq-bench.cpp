@@ -60,6 +60,8 @@
 #include "graph/onnx_export.h"
 #include "graph/prepare.h"
 #include "graph/shape_inference.h"
+#include "bench_costs.h"
+#include "bench_peaks.h"
 #include "model_registry.h"
 #include "ops/cpu_features.h"
 #include "ops/cpu_peak.h"
@@ -70,13 +72,12 @@
 #include "runtime/run_graph.h"
 
 namespace fs = std::filesystem;
+using namespace fgq::bench;
 using fgq::numel;
 using fgq::Shape;
 using nlohmann::json;
 
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct Options {
   std::string model = "resnet50", json_path, images_dir, calib_dir, isa;
@@ -170,189 +171,6 @@ std::string fmt_rate(double g, const char* unit) {
 std::string fmt_pct(double p) { return std::isfinite(p) ? fmt::format("{:.1f}%", p) : "-"; }
 // JSON has no NaN: a figure that does not exist (no peak on this path) is null.
 json num_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
-// ---- What each node computes ---------------------------------------------------------------
-
-// Which peak a node's MACs are measured against.
-enum class Kind { None, Int8, Fp32 };
-const char* kind_name(Kind k) { return k == Kind::Int8 ? "int8" : k == Kind::Fp32 ? "fp32" : "none"; }
-
-struct NodeCost {
-  std::string name, op, label;  // label: op with what is fused into it, e.g. "Conv+Add+Relu"
-  Shape shape1;                 // output shape for one image (dim 0 = 1)
-  int64_t macs1 = 0;            // multiply-accumulates for one image
-  Kind kind = Kind::None;
-};
-
-const Shape& value_shape(const fgq::Graph& g, int v) {
-  const fgq::Value& val = g.values.at(size_t(v));
-  return val.is_const() ? val.constant->shape : val.shape;
-}
-
-// Per node of a graph whose activation shapes are inferred (dim 0 = the batch): MACs of a
-// convolution (float Conv, any group; integer QConv, conv or fully connected) = output elements
-// x weight elements per output channel; Gemm = M*N*K; MatMul = output elements x inner dim.
-std::vector<NodeCost> node_costs(const fgq::Graph& g) {
-  std::vector<NodeCost> out;
-  for (const fgq::Node& n : g.nodes) {
-    NodeCost c;
-    c.name = n.name.empty() ? g.values[n.outputs.at(0)].name : n.name;
-    c.op = c.label = n.op;
-    const Shape& y = value_shape(g, n.outputs.at(0));
-    c.shape1 = y;
-    const int64_t batch = !y.empty() && y[0] > 0 ? y[0] : 1;
-    if (!c.shape1.empty()) c.shape1[0] = 1;
-    const int64_t out1 = numel(y) / batch;
-    auto weight_per_output = [&](int wv) {
-      const Shape& w = value_shape(g, wv);
-      int64_t e = 1;
-      for (size_t d = 1; d < w.size(); ++d) e *= w[d];
-      return e;
-    };
-    if ((n.op == "Conv" || n.op == "QConv") && n.inputs.size() > 1 && n.inputs[1] >= 0) {
-      c.macs1 = out1 * weight_per_output(n.inputs[1]);
-      if (n.op == "QConv") {
-        c.kind = n.attrs.i("emulate", 0) ? Kind::Fp32 : Kind::Int8;
-        if (y.size() == 2) c.label += "(fc)";
-        if (n.inputs.size() > 5 && n.inputs[5] >= 0) c.label += "+Add";
-      } else {
-        c.kind = Kind::Fp32;
-        if (n.inputs.size() > 3 && n.inputs[3] >= 0) c.label += "+Add";
-        const std::string act = n.attrs.s("activation", "");
-        if (!act.empty()) c.label += "+" + act;
-      }
-    } else if ((n.op == "Gemm" || n.op == "MatMul") && n.inputs.size() > 1) {
-      const Shape& a = value_shape(g, n.inputs[0]);
-      int64_t k = a.empty() ? 0 : a.back();
-      if (n.op == "Gemm" && n.attrs.i("transA", 0) && !a.empty()) k = a[0];
-      c.macs1 = out1 * k;
-      c.kind = Kind::Fp32;
-    }
-    out.push_back(std::move(c));
-  }
-  return out;
-}
-
-struct MacTotals {
-  int64_t int8 = 0, fp32 = 0;  // per image
-  int64_t all() const { return int8 + fp32; }
-};
-MacTotals mac_totals(const std::vector<NodeCost>& costs) {
-  MacTotals t;
-  for (const NodeCost& c : costs) (c.kind == Kind::Int8 ? t.int8 : t.fp32) += c.macs1;
-  return t;
-}
-
-// Constant bytes by element type, counted the way Model::weight_bytes() counts them; constants
-// no node reads (left behind by graph passes, yet resident) under "unreferenced".
-std::map<std::string, size_t> const_bytes(const fgq::Graph& g) {
-  std::vector<bool> read(g.values.size(), false);
-  for (const fgq::Node& n : g.nodes)
-    for (int v : n.inputs)
-      if (v >= 0) read[size_t(v)] = true;
-  std::map<std::string, size_t> by;
-  for (size_t v = 0; v < g.values.size(); ++v)
-    if (g.values[v].is_const()) {
-      const fgq::Tensor& t = *g.values[v].constant;
-      by[read[v] ? fgq::dtype_name(t.dtype) : "unreferenced"] +=
-          t.f.size() * sizeof(float) + t.i.size() * sizeof(int64_t) + t.raw.size();
-    }
-  return by;
-}
-
-// ---- Peaks ---------------------------------------------------------------------------------
-
-struct Peak {
-  std::optional<fgq::ops::PeakResult> all;     // --threads threads at once
-  std::optional<fgq::ops::PeakResult> single;  // one thread
-  double rate() const { return all ? all->total : kNaN; }  // G multiply-adds / s
-};
-
-struct Peaks {
-  Peak int8, fp32;
-  Peak kernel16;  // avx2 only: vpmaddwd, the instruction the exact avx2 qconv path runs
-  double rate(Kind k) const { return k == Kind::Int8 ? int8.rate() : k == Kind::Fp32 ? fp32.rate() : kNaN; }
-  // % of peak of `macs` (per kind) done in `seconds`: the time they take at peak over `seconds`.
-  double percent(const MacTotals& macs, double seconds) const {
-    double ideal = 0;
-    if (macs.int8) ideal += macs.int8 * 1e-9 / int8.rate();
-    if (macs.fp32) ideal += macs.fp32 * 1e-9 / fp32.rate();
-    return seconds > 0 && macs.all() > 0 ? 100 * ideal / seconds : kNaN;
-  }
-};
-
-// The machine's peak as the best rate measured so far in this run: measured at the start and
-// again before every table is printed (a shared machine only ever makes a measurement lower),
-// each time on --threads threads at once; one thread alone too at the start and the end, to tell
-// a busy machine.
-class PeakTracker {
- public:
-  PeakTracker(fgq::ops::Isa isa, int threads, double seconds)
-      : threads_(threads), seconds_(seconds), int8_loop_(fgq::ops::int8_peak_loop(isa)),
-        fp32_loop_(fgq::ops::fp32_peak_loop()) {
-    if (isa == fgq::ops::Isa::Avx2) int16_loop_ = fgq::ops::PeakLoop::Vpmaddwd256;
-  }
-
-  // Measures now; returns the best so far. `single`: also one thread alone.
-  const Peaks& measure(const std::string& when, bool single) {
-    json entry = {{"when", when}};
-    auto one = [&](std::optional<fgq::ops::PeakLoop> loop, Peak& best, const char* key) {
-      if (!loop) return;
-      const fgq::ops::PeakResult all = fgq::ops::measure_peak(*loop, threads_, seconds_, 3);
-      if (!best.all || all.total > best.all->total) best.all = all;
-      entry[key] = all.total;
-      rates_[key].push_back(all.total);
-      if (single) {
-        const fgq::ops::PeakResult one = threads_ == 1 ? all : fgq::ops::measure_peak(*loop, 1, seconds_, 3);
-        if (!best.single || one.total > best.single->total) best.single = one;
-        entry[std::string(key) + "_single_thread"] = one.total;
-      }
-    };
-    one(int8_loop_, best_.int8, "int8");
-    one(fp32_loop_, best_.fp32, "fp32");
-    one(int16_loop_, best_.kernel16, "int16_avx2_kernel");
-    history_.push_back(std::move(entry));
-    return best_;
-  }
-  const Peaks& best() const { return best_; }
-  const json& history() const { return history_; }
-  // The T-thread rate of `key` moved by more than 15 % between measurements: the load changed.
-  bool moved(const std::string& key, double& lo, double& hi) const {
-    const auto it = rates_.find(key);
-    if (it == rates_.end() || it->second.empty()) return false;
-    lo = *std::min_element(it->second.begin(), it->second.end());
-    hi = *std::max_element(it->second.begin(), it->second.end());
-    return hi > 1.15 * lo;
-  }
-
- private:
-  int threads_;
-  double seconds_;
-  std::optional<fgq::ops::PeakLoop> int8_loop_, fp32_loop_, int16_loop_;
-  Peaks best_;
-  json history_ = json::array();
-  std::map<std::string, std::vector<double>> rates_;
-};
-
-std::string peak_line(const char* what, const Peak& p, const char* unit) {
-  if (!p.all) return fmt::format("{:<6} n/a (no SIMD dot product on this path)", what);
-  std::string per;
-  for (double g : p.all->per_thread) per += fmt::format("{}{:.1f}", per.empty() ? "" : " + ", g);
-  return fmt::format("{:<6} {:8.1f} {} ({}, {} threads: {}; 1 thread {:.1f})", what, p.all->total,
-                     unit, fgq::ops::peak_loop_name(p.all->loop), p.all->threads, per,
-                     p.single->total);
-}
-
-json peak_json(const Peak& p) {
-  if (!p.all) return nullptr;
-  return {{"kernel", fgq::ops::peak_loop_name(p.all->loop)},
-          {"macs_per_instruction", fgq::ops::peak_loop_ops_per_instruction(p.all->loop)},
-          {"threads", p.all->threads},
-          {"gmacs_per_second", p.all->total},
-          {"per_thread", p.all->per_thread},
-          {"single_thread_gmacs_per_second", p.single->total},
-          {"seconds_per_trial", p.all->seconds}};
-}
 
 // ---- Engines -------------------------------------------------------------------------------
 
