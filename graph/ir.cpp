@@ -208,4 +208,31 @@ void Graph::remove_dead_nodes() {
   nodes.assign(std::make_move_iterator(kept.rbegin()), std::make_move_iterator(kept.rend()));
 }
 
+void Graph::drop_unread_constants() {
+  std::vector<bool> read(values.size(), false);
+  for (const Node& n : nodes)
+    for (int v : n.inputs)
+      if (v >= 0) read[size_t(v)] = true;
+  for (int v : outputs) read[size_t(v)] = true;
+  std::vector<int> to(values.size(), -1);
+  std::vector<Value> kept;
+  for (size_t v = 0; v < values.size(); ++v) {
+    if (values[v].is_const() && !read[v]) continue;
+    to[v] = static_cast<int>(kept.size());
+    kept.push_back(std::move(values[v]));
+  }
+  if (kept.size() == values.size()) {
+    values = std::move(kept);
+    return;
+  }
+  values = std::move(kept);
+  auto remap = [&](std::vector<int>& ids) {
+    for (int& v : ids)
+      if (v >= 0) v = to[size_t(v)];
+  };
+  for (Node& n : nodes) remap(n.inputs), remap(n.outputs);
+  remap(inputs);
+  remap(outputs);
+}
+
 }  // namespace fgq

@@ -108,6 +108,9 @@ struct Graph {
   // Re-sort nodes topologically, drop nodes whose outputs nobody reads, throw on cycles.
   void toposort();
   void remove_dead_nodes();
+  // Drops constants no node reads and that are no graph output (e.g. the float weights a
+  // lowering replaced), renumbering the values: their memory goes with the last graph sharing them.
+  void drop_unread_constants();
 };
 
 }  // namespace fgq

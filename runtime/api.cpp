@@ -32,7 +32,9 @@ constexpr int kMaxSessionBatch = 1 << 16;
 }  // namespace
 
 struct Model::Impl {
-  Graph graph;  // BN-folded, not activation-fused: quantization still needs the conv outputs
+  // BN-folded, not activation-fused (quantization still needs the conv outputs); once quantized
+  // for the integer pipeline only its source and metadata (the run graph is the model).
+  Graph graph;
   Preprocess pre;
   bool quantized = false;
   // What sessions run (fused, lowered when integer), immutable and shared by them, with the
@@ -92,6 +94,14 @@ QuantSummary Model::quantize(const QuantOptions& options, const float* calib, in
   impl_->graph = std::move(g);
   impl_->quantized = true;
   impl_->build_run(options.simulate);
+  if (impl_->run->integer && !options.simulate) {
+    // The float weights served quantization only: save() writes the integer graph, and a
+    // model is quantized once. Keeping them would hold the FP32 network's memory for nothing.
+    Graph kept;
+    kept.source = impl_->graph.source;
+    kept.metadata = impl_->graph.metadata;
+    impl_->graph = std::move(kept);
+  }
   QuantSummary s;
   for (const auto& l : r.layers) {
     s.ternary_layers += l.kind == "ternary";

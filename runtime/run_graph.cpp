@@ -43,6 +43,7 @@ RunGraph make_run_graph(Graph g, RunMode mode) {
       if (mode == RunMode::Simulate) n.attrs.set_i("emulate", 1);
       else n.attrs.erase("emulate");
     }
+  g.drop_unread_constants();  // e.g. the float weights the integer ops replaced
   r.graph = std::move(g);
   return r;
 }

@@ -158,8 +158,12 @@ TEST_CASE("integer pipeline: unfolded ternary scales stay on float kernels, stil
 TEST_CASE("integer pipeline: sessions of one model share the packed weights, on several threads") {
   const std::string bytes = test::mini_resnet_model().bytes();
   Model m = Model::load_from_memory(bytes.data(), bytes.size(), "mini");
+  const size_t fp32_bytes = m.weight_bytes();
   const auto calib = images(kCalib, 5);
   const QuantSummary qs = m.quantize(QuantOptions{}, calib.data(), kCalib);
+  // Only what the integer graph reads stays: 2-bit codes + levels, int8, float requantization
+  // constants; not the float weights the lowering replaced.
+  CHECK(m.weight_bytes() < fp32_bytes / 2);
   CHECK(qs.integer);
   CHECK(qs.integer_layers == 7);
   CHECK(qs.float_layers.empty());
