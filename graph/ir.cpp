@@ -221,10 +221,6 @@ void Graph::drop_unread_constants() {
     to[v] = static_cast<int>(kept.size());
     kept.push_back(std::move(values[v]));
   }
-  if (kept.size() == values.size()) {
-    values = std::move(kept);
-    return;
-  }
   values = std::move(kept);
   auto remap = [&](std::vector<int>& ids) {
     for (int& v : ids)
