@@ -178,14 +178,21 @@ static cv::Mat resize_and_crop(const cv::Mat& img, const Preprocess& p, const st
 void load_image(const std::string& path, const Preprocess& p, float* out) {
   std::vector<uint8_t> bytes;
   {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    // Read to the end rather than trusting a size: pipes and FIFOs have none, and a file may
+    // grow while it is read. The cap bounds the memory whatever the source.
+    std::ifstream in(path, std::ios::binary);
     if (!in) fail(path, "cannot decode image");
-    const std::streamoff size = in.tellg();
-    if (size < 0) fail(path, "cannot decode image");
-    if (size > kMaxFileBytes) fail(path, "file is larger than " + std::to_string(kMaxFileBytes) + " bytes");
-    bytes.resize(static_cast<size_t>(size));
-    in.seekg(0);
-    if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) fail(path, "cannot decode image");
+    constexpr size_t kChunk = size_t(1) << 20;
+    for (;;) {
+      const size_t have = bytes.size();
+      bytes.resize(have + kChunk);
+      in.read(reinterpret_cast<char*>(bytes.data() + have), std::streamsize(kChunk));
+      bytes.resize(have + static_cast<size_t>(in.gcount()));
+      if (bytes.size() > size_t(kMaxFileBytes))
+        fail(path, "file is larger than " + std::to_string(kMaxFileBytes) + " bytes");
+      if (!in) break;
+    }
+    if (in.bad()) fail(path, "cannot decode image");
   }
   if (std::string why = jpeg_damage(bytes.data(), bytes.size()); !why.empty()) fail(path, why);
   const auto [hw, hh] = header_size(bytes);

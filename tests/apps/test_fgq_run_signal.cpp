@@ -93,9 +93,7 @@ TEST_CASE("fgq-run: SIGINT/SIGTERM stop the run and the JSON holds the partial r
   REQUIRE(kill(pid, sig) == 0);
   while (signal_pending(pid, sig) && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  // The handler (two atomic stores) runs once a thread has taken the signal: ample time for it
-  // even on a loaded machine (20 ms once was not, with a sanitizer build compiling beside it).
-  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the handler: two atomic stores
   close(fd);  // end of file: the FIFO image is skipped as undecodable, the run goes on
   while (!child_exited(pid, status)) {
     if (Clock::now() > deadline) kill(pid, SIGKILL);
