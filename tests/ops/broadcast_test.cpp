@@ -9,6 +9,7 @@
 
 #include "fgq/error.h"
 #include "ops/broadcast.h"
+#include "graph/ir.h"
 #include "support/test_util.h"
 
 using fgq::ops::BinaryOp;
@@ -16,12 +17,6 @@ using fgq::test::random_floats;
 using Dims = std::vector<int64_t>;
 
 namespace {
-
-int64_t count(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t x : d) n *= x;
-  return n;
-}
 
 float apply(BinaryOp op, float a, float b) {
   switch (op) {
@@ -40,9 +35,9 @@ float apply(BinaryOp op, float a, float b) {
 // y[i] from the multi-index of i, each operand read at its own (right-aligned, 1 -> 0) index.
 std::vector<float> reference(BinaryOp op, const std::vector<float>& a, const Dims& as, const std::vector<float>& b,
                              const Dims& bs, const Dims& ys) {
-  std::vector<float> y(size_t(count(ys)));
+  std::vector<float> y(size_t(fgq::numel(ys)));
   const size_t r = ys.size();
-  for (int64_t i = 0; i < count(ys); ++i) {
+  for (int64_t i = 0; i < fgq::numel(ys); ++i) {
     Dims idx(r);
     for (size_t k = r, rem = size_t(i); k-- > 0;) {
       idx[k] = int64_t(rem % size_t(ys[k]));
@@ -114,8 +109,8 @@ TEST_CASE("broadcast: random shapes match the index reference, whole and in chun
   std::mt19937 rng(7);
   for (int iter = 0; iter < 300; ++iter) {
     const Case c = random_case(rng);
-    const auto a = random_floats(size_t(count(c.a)), 100 + iter);
-    auto b = random_floats(size_t(count(c.b)), 200 + iter, 0.5f, 2.f);  // no division by ~0
+    const auto a = random_floats(size_t(fgq::numel(c.a)), 100 + iter);
+    auto b = random_floats(size_t(fgq::numel(c.b)), 200 + iter, 0.5f, 2.f);  // no division by ~0
     const auto plan = fgq::ops::plan_broadcast(c.a, c.b, c.y);
     for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::PRelu,
                         BinaryOp::Max, BinaryOp::Min}) {
@@ -151,7 +146,7 @@ TEST_CASE("broadcast: Max and Min propagate NaN from either side, as numpy does"
 
 TEST_CASE("broadcast: the output may alias the operand that is not broadcast") {
   const Dims as{3, 4, 37}, bs{4, 1};
-  const auto a = random_floats(size_t(count(as)), 1), b = random_floats(size_t(count(bs)), 2);
+  const auto a = random_floats(size_t(fgq::numel(as)), 1), b = random_floats(size_t(fgq::numel(bs)), 2);
   const auto plan = fgq::ops::plan_broadcast(as, bs, as);
   const auto want = reference(BinaryOp::Sub, a, as, b, bs, as);
   std::vector<float> y = a;
@@ -159,7 +154,7 @@ TEST_CASE("broadcast: the output may alias the operand that is not broadcast") {
   REQUIRE(y == want);
   // The other side: y = s / g with s broadcast, written over g.
   const Dims big{2, 5, 9}, small{5, 1};
-  const auto s = random_floats(size_t(count(small)), 3), g = random_floats(size_t(count(big)), 4, 1.f, 2.f);
+  const auto s = random_floats(size_t(fgq::numel(small)), 3), g = random_floats(size_t(fgq::numel(big)), 4, 1.f, 2.f);
   const auto want3 = reference(BinaryOp::Div, s, small, g, big, big);
   std::vector<float> y3 = g;
   fgq::ops::broadcast_binary_f32(BinaryOp::Div, fgq::ops::plan_broadcast(small, big, big), s.data(), y3.data(),

@@ -10,18 +10,13 @@
 
 #include "ops/softmax.h"
 #include "ops/transpose.h"
+#include "graph/ir.h"
 #include "support/test_util.h"
 
 using fgq::test::random_floats;
 using Dims = std::vector<int64_t>;
 
 namespace {
-
-int64_t count(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t x : d) n *= x;
-  return n;
-}
 
 Dims unflat(int64_t i, const Dims& s) {
   Dims idx(s.size());
@@ -52,9 +47,9 @@ TEST_CASE("transpose: random permutations match the index reference") {
     std::shuffle(perm.begin(), perm.end(), rng);
     Dims ys;
     for (int64_t p : perm) ys.push_back(xs[size_t(p)]);
-    const auto x = random_floats(size_t(count(xs)), uint32_t(iter));
+    const auto x = random_floats(size_t(fgq::numel(xs)), uint32_t(iter));
     std::vector<float> want(x.size()), got(x.size(), -1.f);
-    for (int64_t o = 0; o < count(ys); ++o) {
+    for (int64_t o = 0; o < fgq::numel(ys); ++o) {
       const Dims yi = unflat(o, ys);
       Dims xi(static_cast<size_t>(r), 0);
       for (int k = 0; k < r; ++k) xi[size_t(perm[size_t(k)])] = yi[size_t(k)];
@@ -84,9 +79,9 @@ TEST_CASE("slice: random starts, steps (negative too) and counts match the index
       steps.push_back(step);
       counts.push_back(std::uniform_int_distribution<int64_t>(1, room)(rng));
     }
-    const auto x = random_floats(size_t(count(xs)), uint32_t(iter));
-    std::vector<float> want(size_t(count(counts))), got(want.size(), -1.f);
-    for (int64_t o = 0; o < count(counts); ++o) {
+    const auto x = random_floats(size_t(fgq::numel(xs)), uint32_t(iter));
+    std::vector<float> want(size_t(fgq::numel(counts))), got(want.size(), -1.f);
+    for (int64_t o = 0; o < fgq::numel(counts); ++o) {
       Dims idx = unflat(o, counts);
       for (int k = 0; k < r; ++k) idx[size_t(k)] = starts[size_t(k)] + idx[size_t(k)] * steps[size_t(k)];
       want[size_t(o)] = x[size_t(flat(idx, xs))];

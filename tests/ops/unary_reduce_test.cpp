@@ -14,18 +14,13 @@
 #include "ops/pad.h"
 #include "ops/reduce.h"
 #include "ops/unary.h"
+#include "graph/ir.h"
 #include "support/test_util.h"
 
 using fgq::test::random_floats;
 using Dims = std::vector<int64_t>;
 
 namespace {
-
-int64_t count(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t x : d) n *= x;
-  return n;
-}
 
 void require_close(float got, double want, double tol) {
   if (std::isnan(want)) {
@@ -106,15 +101,15 @@ TEST_CASE("reduce: random shapes and axis sets match the reference, every op") {
       s.push_back(std::uniform_int_distribution<int64_t>(1, 6)(rng));
       red.push_back(rng() % 2 == 0);
     }
-    const auto x = random_floats(size_t(count(s)), uint32_t(iter), 0.5f, 1.5f);
+    const auto x = random_floats(size_t(fgq::numel(s)), uint32_t(iter), 0.5f, 1.5f);
     Dims ys;
     for (int k = 0; k < r; ++k)
       if (!red[size_t(k)]) ys.push_back(s[size_t(k)]);
     for (ReduceOp op : ops) {
       INFO("iteration " << iter << " op " << int(op));
       // Reference: group the elements by their kept index.
-      std::vector<std::vector<double>> groups(size_t(count(ys)));
-      for (int64_t i = 0; i < count(s); ++i) {
+      std::vector<std::vector<double>> groups(size_t(fgq::numel(ys)));
+      for (int64_t i = 0; i < fgq::numel(s); ++i) {
         int64_t rem = i, o = 0, stride = 1;
         for (int k = r; k-- > 0;) {
           const int64_t idx = rem % s[size_t(k)];

@@ -19,6 +19,7 @@
 #include "runtime/executor.h"
 #include "runtime/run_graph.h"
 #include "support/onnx_builder.h"
+#include "graph/ir.h"
 #include "support/test_util.h"
 
 namespace {
@@ -27,12 +28,6 @@ using fgq::Shape;
 using fgq::test::OnnxBuilder;
 using fgq::test::random_floats;
 using Catch::Matchers::Contains;
-
-int64_t count(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
 
 struct Result {
   std::vector<float> y;
@@ -49,7 +44,7 @@ Result run(const OnnxBuilder& b, const std::vector<float>& x, int batch) {
   ex.run(x.data(), batch);
   Result r;
   r.shape = ex.output_shape(0, batch);
-  r.y.assign(ex.output(0), ex.output(0) + count(r.shape));
+  r.y.assign(ex.output(0), ex.output(0) + fgq::numel(r.shape));
   return r;
 }
 
@@ -77,7 +72,7 @@ void require_close(const std::vector<float>& got, const std::vector<float>& want
 
 TEST_CASE("widened ops: broadcast binary ops on two activations and on constants") {
   const Shape xs{3, 5, 7, 9};
-  const auto x = random_floats(size_t(count(xs)), 1);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 1);
   const auto c = random_floats(5, 2, 0.5f, 2.f);
   // SE-style: s = GlobalAveragePool(x) [N,5,1,1]; y = (c - x) * s / c  (constant on the left).
   OnnxBuilder b;
@@ -133,7 +128,7 @@ TEST_CASE("widened ops: a broadcast that would move the batch axis is an error")
 
 TEST_CASE("widened ops: Concat, Transpose, Gather, Slice and Split on activations") {
   const Shape xs{3, 4, 5, 7};
-  const auto x = random_floats(size_t(count(xs)), 4);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 4);
   OnnxBuilder b;
   b.input("x", {1, 4, 5, 7}).output("y");
   b.node("Relu", {"x"}, {"r"});
@@ -161,7 +156,7 @@ TEST_CASE("widened ops: Concat, Transpose, Gather, Slice and Split on activation
 
 TEST_CASE("widened ops: Softmax and LogSoftmax over a middle axis, and the opset-11 2-D form") {
   const Shape xs{3, 4, 5, 3};
-  const auto x = random_floats(size_t(count(xs)), 5, -4.f, 4.f);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 5, -4.f, 4.f);
   for (bool log : {false, true}) {
     for (int opset : {13, 11}) {
       INFO((log ? "LogSoftmax" : "Softmax") << " opset " << opset);
@@ -189,7 +184,7 @@ TEST_CASE("widened ops: Softmax and LogSoftmax over a middle axis, and the opset
 
 TEST_CASE("widened ops: dilated MaxPool and AveragePool through the executor") {
   const Shape xs{2, 3, 11, 13};
-  const auto x = random_floats(size_t(count(xs)), 6);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 6);
   for (const char* op : {"MaxPool", "AveragePool"}) {
     INFO(op);
     OnnxBuilder b(19);
@@ -223,7 +218,7 @@ TEST_CASE("widened ops: dilated MaxPool and AveragePool through the executor") {
 
 TEST_CASE("widened ops: reflect and edge Pad match numpy's modes") {
   const Shape xs{2, 2, 3, 4};
-  const auto x = random_floats(size_t(count(xs)), 7);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 7);
   auto reflect = [](int i, int n) {
     while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
     return i;
@@ -306,7 +301,7 @@ TEST_CASE("widened ops: element-wise activations match std:: references") {
 
 TEST_CASE("widened ops: reductions over non-batch axes, GlobalMaxPool, and the batch axis refused") {
   const Shape xs{3, 4, 5, 6};
-  const auto x = random_floats(size_t(count(xs)), 9, 0.1f, 2.f);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 9, 0.1f, 2.f);
   // ReduceMean over axes {1, 3}, keepdims 1 and 0.
   for (int keep : {1, 0}) {
     OnnxBuilder b;
@@ -404,7 +399,7 @@ TEST_CASE("widened ops: 1-D Conv and MaxPool run as 2-D ops over [N, C, 1, L]") 
 
 TEST_CASE("widened ops: opset 1-6 forms (broadcast axis, Reshape/Pad attributes, Cast names, BN, PRelu)") {
   const Shape xs{2, 3, 4, 5};
-  const auto x = random_floats(size_t(count(xs)), 13);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 13);
   const std::vector<float> bvec{0.5f, -1.f, 2.f}, scale{1.f, 2.f, 0.5f}, shift{0.1f, 0.2f, 0.3f}, mean{0.f, 0.5f, -0.5f},
       var{1.f, 2.f, 0.25f}, slope{0.1f, 0.2f, 0.3f};
   OnnxBuilder b(1);
@@ -458,7 +453,7 @@ TEST_CASE("widened ops: an output folded to a constant is refused, by the execut
 
 TEST_CASE("widened ops: DepthToSpace (DCR, CRD) and SpaceToDepth invert each other") {
   const Shape xs{2, 8, 3, 5};
-  const auto x = random_floats(size_t(count(xs)), 14);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 14);
   for (const char* mode : {"DCR", "CRD"}) {
     INFO(mode);
     OnnxBuilder b;
@@ -489,7 +484,7 @@ TEST_CASE("widened ops: DepthToSpace (DCR, CRD) and SpaceToDepth invert each oth
 
 TEST_CASE("widened ops: LRN and InstanceNormalization through the executor") {
   const Shape xs{2, 5, 3, 4};
-  const auto x = random_floats(size_t(count(xs)), 15);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 15);
   OnnxBuilder b;
   b.input("x", {1, 5, 3, 4}).output("y");
   b.init_f32("s", {5}, {1.f, 2.f, 0.5f, -1.f, 3.f}).init_f32("b", {5}, {0.f, 0.1f, 0.2f, 0.3f, 0.4f});
@@ -518,7 +513,7 @@ TEST_CASE("widened ops: LRN and InstanceNormalization through the executor") {
 
 TEST_CASE("widened ops: Resize (opset 13 scales) and Upsample (opset 9) through the executor") {
   const Shape xs{2, 3, 3, 4};
-  const auto x = random_floats(size_t(count(xs)), 16);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 16);
   // Upsample x2 nearest: asymmetric coordinates, rounding down: y[h][w] = x[h / 2][w / 2].
   OnnxBuilder up(9);
   up.input("x", {1, 3, 3, 4}).output("y");
@@ -607,7 +602,7 @@ TEST_CASE("widened ops: ConvTranspose, 2-D with output_shape and 1-D lifted") {
 
 TEST_CASE("widened ops: Split without sizes, and Sum / Mean / Max of three inputs") {
   const Shape xs{2, 6, 5};
-  const auto x = random_floats(size_t(count(xs)), 21);
+  const auto x = random_floats(size_t(fgq::numel(xs)), 21);
   OnnxBuilder b(11);
   b.input("x", {1, 6, 5}).output("y");
   b.node("Split", {"x"}, {"a", "b", "c"}).i("axis", 1);  // three [N, 2, 5] parts
