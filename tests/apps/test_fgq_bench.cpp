@@ -404,7 +404,7 @@ TEST_CASE("fgq-bench: a model saved by fgq-run --save-quant is the fgq-int engin
   BenchFixture f;
   const std::string saved = (f.root / "saved_int.onnx").string();
   const auto q = f.run("--model " + f.conv_model + " --imagenet " + f.val.string() +
-                       " --quant fgq --calib-count 3 --quiet --save-quant " + saved);
+                       " --quant fgq --calib " + f.val.string() + " --calib-count 3 --quiet --save-quant " + saved);
   INFO(q.out << q.err);
   REQUIRE(q.code == 0);
   const auto r = f.bench("--model " + saved + " --batch 1 --threads 1 --reps 2 --warmup 0 --no-layers " +
