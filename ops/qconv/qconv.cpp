@@ -44,6 +44,7 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -413,6 +414,8 @@ std::shared_ptr<const QConvKernel> make_impl(Isa isa, const QConvParams& p, cons
   L.fast_epi = fast_epi;
   L.prefetch = 1;
   L.resident = q->resident;
+  static std::atomic<uint64_t> next_uid{1};
+  L.uid = next_uid.fetch_add(1, std::memory_order_relaxed);
   q->run_layer = L;
   if (q->dense) {
     q->run_layer.taps = g.KH;
@@ -632,8 +635,10 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
   const Plan pl = plan_tasks(k, M, threads);
   const int64_t img_bytes = hw * k.row_bytes;
   const int64_t ohw = int64_t(k.OH) * k.OW;
+  // Tasks in channel-block-major order: a thread's consecutive tasks (TBB hands them out in
+  // ranges) mostly share their weights, which stay expanded (resident) and cached.
   auto run_task = [&](int64_t task) {
-    const int64_t mi = task / pl.n_tasks, ni = task % pl.n_tasks;
+    const int64_t ni = task / pl.m_tasks, mi = task % pl.m_tasks;
     qk::Task t{};
     t.m0 = mi * pl.m_chunk;
     t.m1 = std::min(M, t.m0 + pl.m_chunk);
@@ -643,12 +648,15 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
     t.x_row_bytes = k.row_bytes;
     t.res = residual;
     t.y = y;
+    t.prefetch_past = mi == pl.m_tasks - 1;
     if (k.resident) {  // a block of expanded weights, kept by the thread
       thread_local Buffer wbuf;
       thread_local size_t wbuf_bytes = 0;
+      thread_local uint64_t wbuf_tag = 0;
       const size_t need = size_t(k.run_layer.taps) * k.run_layer.groups * 256;
-      if (wbuf_bytes < need) wbuf = aligned_zeroed(need), wbuf_bytes = need;
+      if (wbuf_bytes < need) wbuf = aligned_zeroed(need), wbuf_bytes = need, wbuf_tag = 0;
       t.wbuf = wbuf.get();
+      t.wbuf_tag = &wbuf_tag;
     }
     if (k.direct) {
       k.ukernel(&k.run_layer, &t);

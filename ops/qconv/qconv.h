@@ -71,7 +71,8 @@ struct QConvTernaryWeights {
 // keeps the weights as ternary masks and levels, 2 bits per weight + a byte per 4 weights =
 // half the bytes of packed int8, and expands them into int8 VNNI vectors at run time (two
 // AVX-512BW instructions per 64 weights, a block of 64 output channels at a time into a
-// per-thread buffer, in the tiles themselves for 1 or 2 tiles); that applies on the avx512vnni path
+// per-thread buffer that the thread's next task on that block reuses, in the tiles themselves
+// for 1 or 2 tiles); that applies on the avx512vnni path
 // when group is a multiple of 4 (a VNNI lane's 4 input channels then share one level), except
 // for the first-conv "dense" layout; elsewhere the weights are packed as int8 like make_qconv
 // (qconv_resident_codes tells which). Throws fgq::Error like make_qconv, and on a code 3, a

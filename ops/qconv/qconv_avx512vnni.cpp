@@ -226,6 +226,15 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
       for (int j = 0; j < NB; ++j) acc[p][j] = _mm512_setzero_si512();
   }
 
+  // The next tile's residual lines, requested now so that its epilogue finds them in cache
+  // (measured: 1x1 layers with a residual 10-20 % slower when it comes from memory). Not the
+  // output lines: a whole-line store needs no read, and prefetchw made those layers slower.
+  if (L.has_res) {
+    const uint8_t* rb = static_cast<const uint8_t*>(T.res) + n;
+    const int64_t end = T.m1 - m - MR < MR ? T.m1 - m - MR : MR;
+    for (int64_t p = 0; p < end; ++p)
+      _mm_prefetch(reinterpret_cast<const char*>(rb + (m + MR + p) * L.res_pixel_bytes), _MM_HINT_T0);
+  }
   const int taps = L.taps, groups = L.groups;
   const int8_t* wp = wb;
   const int64_t steps = int64_t(taps) * groups;
@@ -385,7 +394,9 @@ extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* tas
     const int nb = (width + 15) / 16;
     const int8_t* wb = w + (n / kBlockVnni) * block_bytes;
     const int8_t* wt = wb;  // what the tiles read
-    if (expand) {
+    const uint64_t tag = L.uid << 24 | uint64_t(n / kBlockVnni);
+    if (expand && *T.wbuf_tag != tag) {
+      *T.wbuf_tag = tag;
       const __m512i lidx = _mm512_load_si512(kLevelIdx);
       int8_t* d = static_cast<int8_t*>(T.wbuf);
       const int64_t steps = int64_t(L.taps) * L.groups;
@@ -393,16 +404,17 @@ extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* tas
       for (int64_t st = 0; st < steps; ++st, src += 32 * nb)
         for (int j = 0; j < nb; ++j, d += 64)
           _mm512_store_si512(d, expand_ternary(src, src + 16 * nb, nb, j, lidx));
-      wt = static_cast<const int8_t*>(T.wbuf);
     }
+    if (expand) wt = static_cast<const int8_t*>(T.wbuf);
     // While the tiles run over this block, the next block's weights are prefetched into L2,
     // a slice per tile: weights bigger than the caches stream from memory in the background
-    // instead of stalling the next block's first tile. The next block in memory, also past the
-    // task's channels: the thread's next task usually starts there (TBB hands a thread
-    // consecutive tasks). Not with 1 or 2 tiles (a fully connected layer): they stream the
-    // weights themselves, the hardware prefetcher follows.
+    // instead of stalling the next block's first tile. The next block in memory, past the
+    // task's channels too when the thread's next task starts there (Task::prefetch_past: TBB
+    // hands a thread consecutive tasks). Not with 1 or 2 tiles (a fully connected layer): they
+    // stream the weights themselves, the hardware prefetcher follows.
     const int rest = L.kpad - n - kBlockVnni;  // channels of the layer after this block
-    const int64_t next_bytes = !L.prefetch || tiles <= 2 || rest <= 0 ? 0
+    const bool last = n + kBlockVnni >= T.n1;
+    const int64_t next_bytes = !L.prefetch || tiles <= 2 || rest <= 0 || (last && !T.prefetch_past) ? 0
                                : rest >= kBlockVnni     ? block_bytes
                                                         : block_bytes / 4 * ((rest + 15) / 16);
     const int64_t slice = (next_bytes / 64 + tiles - 1) / tiles;  // lines per tile

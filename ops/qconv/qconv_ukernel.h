@@ -80,6 +80,7 @@ struct Layer {
   int32_t prefetch;  // 1: software-prefetch the next block's weights (avx512vnni)
   int32_t resident;  // avx512vnni only: 1 = w holds ternary masks + levels (layout above),
                      // expanded into int8 a block at a time (into Task::wbuf) or by the tiles
+  uint64_t uid;      // unique among all layers ever made (> 0): names expanded blocks
 };
 
 struct Task {
@@ -97,6 +98,12 @@ struct Task {
   int64_t x_m0;
   const void* res;            // image 0 of the residual (null without)
   void* wbuf;                 // Layer::resident: 64-byte aligned, taps * groups * 256 bytes
+  // Layer::resident: what wbuf holds, kept by the thread across tasks and layers: uid << 24 |
+  // block index (0: nothing). A task finding its block there skips expanding it again.
+  uint64_t* wbuf_tag;
+  int32_t prefetch_past;      // 1: the thread's next task starts past n1 (prefetch the next
+                              // block after the task's last one too); 0: it runs the same
+                              // blocks on other pixels
   void* y;                    // image 0 of the output
 };
 

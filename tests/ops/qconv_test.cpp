@@ -702,6 +702,58 @@ TEST_CASE("qconv ternary weights: resident or int8, bit-exact on every path", "[
     }
 }
 
+// A thread keeps the last block of resident weights it expanded and skips expanding it again
+// for its next task on that block: layers of the same shape, run alternately on one thread,
+// must never see each other's weights (nor a layer made later at a freed layer's address).
+TEST_CASE("qconv resident weights: a thread's expanded block never serves another layer", "[qconv]") {
+  if (!fgq::ops::cpu_supports(Isa::Avx512Vnni)) {
+    WARN("this CPU has no AVX-512 VNNI: resident ternary weights are not used, nothing to test");
+    return;
+  }
+  std::mt19937 rng(77);
+  Layer L;
+  L.p = params(64, 12, 12, 64, 3, 3, 1, 1);  // one block, 24 tiles: several tasks on it
+  L.batch = 1;
+  fill_random(L, Weights::Full, rng);
+  struct Made {
+    Ternary t;
+    std::vector<uint8_t> ref;
+    std::shared_ptr<const fgq::ops::QConvKernel> k;
+  };
+  auto make = [&]() {
+    Made m{random_ternary(L.p.g, 4, rng), {}, nullptr};
+    Layer l = L;
+    l.w = m.t.w;
+    m.ref = run_reference(l);
+    fgq::ops::QConvTernaryWeights tw;
+    tw.codes = m.t.codes.data(), tw.levels = m.t.levels.data(), tw.group = 4;
+    m.k = fgq::ops::make_qconv_ternary(Isa::Avx512Vnni, L.p, tw, L.mult.data(), L.bias.data(), true);
+    REQUIRE(fgq::ops::qconv_resident_codes(*m.k));
+    return m;
+  };
+  auto run = [&](const Made& m) {
+    Bytes y(out_bytes(L.p, L.batch), 0xAB);
+    fgq::ops::qconv_run(*m.k, L.batch, L.x.data(), nullptr, y.data(), nullptr);
+    return std::vector<uint8_t>(y.data(), y.data() + y.n);
+  };
+  for (int threads : {1, 2}) {
+    tbb::task_arena arena(threads);
+    arena.execute([&] {
+      Made a = make(), b = make();
+      REQUIRE(a.ref != b.ref);
+      for (int i = 0; i < 3; ++i) {
+        INFO("threads " << threads << ", round " << i);
+        CHECK(run(a) == a.ref);
+        CHECK(run(b) == b.ref);
+      }
+      b = Made{};  // freed; the next layer may be made at its address
+      Made c = make();
+      CHECK(run(c) == c.ref);
+      CHECK(run(a) == a.ref);
+    });
+  }
+}
+
 TEST_CASE("make_qconv_ternary rejects bad codes, levels and groups", "[qconv]") {
   const QConvParams p = params(8, 5, 5, 4, 3, 3, 1, 1);
   std::vector<uint8_t> codes(4 * 8 * 9 / 4, 0x15), levels(4 * 2 * 9, 5);  // codes 1, 1, 1, 0
