@@ -31,6 +31,7 @@ void resolve_batch_in_reshape(Graph& g, Node& n) {
 // are known. Returns nodes to run right after n (n itself may change op).
 std::vector<Node> resolve_legacy_forms(Graph& g, Node& n) {
   auto shape = [&](size_t k) -> const Shape& { return g.values[n.inputs.at(k)].shape; };
+  auto node_error = [&](const std::string& what) { fail(g.source, node_desc(n) + ": " + what); };
   if (n.attrs.has("broadcast_axis")) {
     // Opsets 1-6: B lines up with A's dims from `axis` on. Numpy aligns B with A's trailing
     // dims, so B gets trailing 1s for the dims of A after its own.
@@ -58,11 +59,7 @@ std::vector<Node> resolve_legacy_forms(Graph& g, Node& n) {
     // split (the last part smaller when the dim does not divide, as opset 18 says).
     const Shape& x = shape(0);
     const int64_t r = static_cast<int64_t>(x.size());
-    int64_t axis = n.attrs.i("axis", 0);
-    if (axis < -r || axis >= r)
-      fail(g.source, node_desc(n) + ": axis " + std::to_string(axis) + " is out of range for rank " +
-                         std::to_string(r));
-    if (axis < 0) axis += r;
+    const int64_t axis = normalize_axis(n.attrs.i("axis", 0), r, node_error);
     const std::vector<int64_t> part = n.attrs.ints("split_part");
     std::vector<int64_t> sizes = n.attrs.ints("split");
     const int64_t dim = x[axis];
@@ -97,11 +94,7 @@ std::vector<Node> resolve_legacy_forms(Graph& g, Node& n) {
     // softmax over the axis (the opset 13 meaning).
     const Shape& x = shape(0);
     const int64_t r = static_cast<int64_t>(x.size());
-    int64_t axis = n.attrs.i("axis", 1);
-    if (axis < -r || axis >= r)
-      fail(g.source, node_desc(n) + ": axis " + std::to_string(axis) + " is out of range for rank " +
-                         std::to_string(r));
-    if (axis < 0) axis += r;
+    const int64_t axis = normalize_axis(n.attrs.i("axis", 1), r, node_error);
     n.attrs.erase("coerce_2d");
     if (std::all_of(x.begin() + axis + 1, x.end(), [](int64_t d) { return d == 1; })) return {};
     if (axis == 0) fail(g.source, node_desc(n) + ": softmax over the batch axis is not supported");

@@ -48,9 +48,7 @@ class Ctx {
   }
   // Normalizes a possibly negative axis into [0, r).
   int64_t axis(int64_t a, int64_t r, const char* what = "axis") const {
-    if (a < -r || a >= r)
-      error(std::string(what) + " " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
-    return a < 0 ? a + r : a;
+    return normalize_axis(a, r, [this](const std::string& m) { error(m); }, false, what);
   }
 
  private:
@@ -162,9 +160,7 @@ Shape broadcast_rule(const Ctx& c) { return broadcast_shapes(c.in(0), c.in(1), c
 Shape flatten_shape(const Ctx& c) {
   const Shape& x = c.in(0);
   const int64_t r = static_cast<int64_t>(x.size());
-  int64_t a = c.attrs().i("axis", 1);
-  if (a < -r || a > r) c.error("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
-  if (a < 0) a += r;
+  const int64_t a = normalize_axis(c.attrs().i("axis", 1), r, [&](const std::string& m) { c.error(m); }, true);
   return {numel(Shape(x.begin(), x.begin() + a)), numel(Shape(x.begin() + a, x.end()))};
 }
 
@@ -520,9 +516,7 @@ SliceParams slice_params(const Graph& g, const Node& n, const Shape& x) {
   p.counts = x;
   std::vector<bool> seen(x.size(), false);
   for (size_t k = 0; k < axes.size(); ++k) {
-    int64_t a = axes[k];
-    if (a < -r || a >= r) error("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
-    if (a < 0) a += r;
+    const int64_t a = normalize_axis(axes[k], r, error);
     if (seen[a]) error("axes has duplicates");
     seen[a] = true;
     const int64_t dim = x[a], step = steps[k];
@@ -565,9 +559,8 @@ std::vector<bool> reduce_axes(const Graph& g, const Node& n, size_t rank) {
   }
   const int64_t r = static_cast<int64_t>(rank);
   std::vector<bool> red(rank, axes.empty() && n.attrs.i("noop_with_empty_axes", 0) == 0);
-  for (int64_t a : axes) {
-    if (a < -r || a >= r) error("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
-    if (a < 0) a += r;
+  for (int64_t axis : axes) {
+    const int64_t a = normalize_axis(axis, r, error);
     if (red[a]) error("axes has duplicates");
     red[a] = true;
   }

@@ -1,9 +1,22 @@
 #pragma once
 // Per-node shape rules behind infer_shapes(), exposed for passes that interleave shape
 // propagation with rewriting (fold_constants evaluates Shape nodes as it goes).
+#include <string>
+
 #include "graph/ir.h"
 
 namespace fgq {
+
+// A possibly negative axis of a rank-r tensor normalized into [0, r) (into [0, r] with end_ok,
+// as Flatten allows). Out of range it calls fail("axis A is out of range for rank R", with
+// `what` for "axis"), which must throw: callers add their own context (file, node).
+template <class Fail>
+int64_t normalize_axis(int64_t a, int64_t r, Fail&& fail, bool end_ok = false,
+                       const char* what = "axis") {
+  if (a < -r || a > r || (a == r && !end_ok))
+    fail(std::string(what) + " " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
+  return a < 0 ? a + r : a;
+}
 
 // Sets the shapes of n's outputs from the shapes of its inputs (which must already be set).
 // Throws fgq::Error naming g.source and the node.

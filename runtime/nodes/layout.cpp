@@ -13,9 +13,7 @@ namespace {
 
 // `axis` of a node over an input of rank r, normalized; the batch axis is refused.
 int64_t data_axis(const NodeView& nv, int64_t axis, int64_t r) {
-  if (axis < -r || axis >= r)
-    nv.error("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
-  if (axis < 0) axis += r;
+  axis = normalize_axis(axis, r, [&](const std::string& m) { nv.error(m); });
   if (axis == 0) nv.error("working along the batch axis (0) is not supported");
   return axis;
 }

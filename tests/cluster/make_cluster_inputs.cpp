@@ -1,8 +1,8 @@
 // Writes the inputs of the Slurm job-array test (slurm_array_test.sh):
 //   make_cluster_inputs DIR
-//   DIR/colour.onnx   a tiny classifier with fgq.* preprocessing metadata: class = the image's
-//                     dominant colour (Conv 1x1 -> Relu -> GlobalAveragePool -> Flatten -> Gemm;
-//                     0 = red, 1 = green, 2 = blue, 3..5 = nothing), so it quantizes like a CNN;
+//   DIR/colour.onnx   fgq::test::colour_classifier_model (8 x 8, 6 classes, the red + green
+//                     channel): class = the image's dominant colour
+//                     (0 red, 1 green, 2 blue), so it quantizes like a CNN;
 //   DIR/val/          11 solid-colour images + val_labels.txt (some labels wrong, so Top-1 is not
 //                     100 %, and one file that is not an image, so a shard has a skipped file);
 //   DIR/calib/        4 images for the quantized sweep configuration.
@@ -11,12 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <vector>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "support/onnx_builder.h"
+#include "support/sample_models.h"
 
 namespace fs = std::filesystem;
 
@@ -36,27 +35,7 @@ int main(int argc, char** argv) {
   fs::create_directories(dir / "val");
   fs::create_directories(dir / "calib");
 
-  std::vector<float> conv(4 * 3, 0.f), fc(6 * 4, 0.f);
-  for (int c = 0; c < 3; ++c) conv[c * 3 + c] = fc[c * 4 + c] = 1.f;
-  conv[3 * 3 + 0] = conv[3 * 3 + 1] = 0.5f;  // a 4th channel: red + green
-  fc[3 * 4 + 3] = 0.25f;
-  fgq::test::OnnxBuilder b;
-  b.input("image", {-1, 3, 8, 8})
-      .init_f32("conv_w", {4, 3, 1, 1}, conv)
-      .init_f32("fc_w", {6, 4}, fc)
-      .init_f32("fc_b", {6}, std::vector<float>(6, 0.f))
-      .metadata("fgq.channel_order", "RGB")
-      .metadata("fgq.pixel_scale", "0.00392156862745098")
-      .metadata("fgq.mean", "0,0,0")
-      .metadata("fgq.std", "1,1,1")
-      .metadata("fgq.input_size", "8");
-  b.node("Conv", {"image", "conv_w"}, {"c"});
-  b.node("Relu", {"c"}, {"r"});
-  b.node("GlobalAveragePool", {"r"}, {"p"});
-  b.node("Flatten", {"p"}, {"f"}).i("axis", 1);
-  b.node("Gemm", {"f", "fc_w", "fc_b"}, {"logits"}).i("transB", 1);
-  b.output("logits");
-  b.save((dir / "colour.onnx").string());
+  fgq::test::colour_classifier_model(8, 6, true).save((dir / "colour.onnx").string());
 
   // name, colour, label (the true class is the dominant colour: 0 red, 1 green, 2 blue).
   struct Img {

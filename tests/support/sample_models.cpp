@@ -76,4 +76,30 @@ OnnxBuilder mini_resnet_model(uint32_t seed) {
   return b;
 }
 
+OnnxBuilder colour_classifier_model(int side, int classes, bool red_green) {
+  std::vector<float> conv(4 * 3, 0.f), fc(size_t(classes) * 4, 0.f);
+  for (int c = 0; c < 3; ++c) conv[c * 3 + c] = fc[c * 4 + c] = 1.f;
+  if (red_green) {
+    conv[3 * 3 + 0] = conv[3 * 3 + 1] = 0.5f;
+    fc[3 * 4 + 3] = 0.25f;
+  }
+  OnnxBuilder b;
+  b.input("image", {-1, 3, side, side})
+      .init_f32("conv_w", {4, 3, 1, 1}, conv)
+      .init_f32("fc_w", {classes, 4}, fc)
+      .init_f32("fc_b", {classes}, std::vector<float>(size_t(classes), 0.f))
+      .metadata("fgq.channel_order", "RGB")
+      .metadata("fgq.pixel_scale", "0.00392156862745098")
+      .metadata("fgq.mean", "0,0,0")
+      .metadata("fgq.std", "1,1,1")
+      .metadata("fgq.input_size", std::to_string(side));
+  b.node("Conv", {"image", "conv_w"}, {"c"});
+  b.node("Relu", {"c"}, {"r"});
+  b.node("GlobalAveragePool", {"r"}, {"p"});
+  b.node("Flatten", {"p"}, {"f"}).i("axis", 1);
+  b.node("Gemm", {"f", "fc_w", "fc_b"}, {"logits"}).i("transB", 1);
+  b.output("logits");
+  return b;
+}
+
 }  // namespace fgq::test

@@ -18,4 +18,11 @@ OnnxBuilder mixed_ops_model();
 // Every pattern the integer lowering handles; weights seeded by `seed`.
 OnnxBuilder mini_resnet_model(uint32_t seed = 1);
 
+// A colour classifier with fgq.* preprocessing metadata (RGB, pixels / 255, input side x side):
+// image [-1, 3, side, side] -> Conv 1x1 (4 ch) -> Relu -> GlobalAveragePool -> Flatten -> Gemm
+// -> "logits" of `classes` (>= 4). Class = the dominant colour (0 red, 1 green, 2 blue), the
+// rest nothing; with red_green a 4th channel (red + green) / 4 feeds class 3, so that a
+// quantized model has a channel mixing inputs.
+OnnxBuilder colour_classifier_model(int side, int classes, bool red_green);
+
 }  // namespace fgq::test
