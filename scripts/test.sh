@@ -3,6 +3,8 @@
 #   FGQ_SANITIZE=1 scripts/test.sh   the same in an ASan/UBSan build (build-asan/)
 #   FGQ_BUILD_DIR=DIR scripts/test.sh   another build folder (default build/ or build-asan/)
 #   FGQ_REAL_MODEL_TESTS=0 scripts/test.sh   without fetching ResNet-50 (its tests then skip)
+#   FGQ_TEST_SCOPE=unit scripts/test.sh   only the in-process suites (ctest label "unit": graph,
+#                                          ops, quant, runtime, fuzz corpus replay), built alone
 # Also installs Slurm (the single-node job-array test) and fetches the pretrained ResNet-50
 # (scripts/fetch_models.sh, cached in ~/.cache/fgq) for the tests on the real network.
 set -euo pipefail
@@ -27,5 +29,11 @@ else
   build=${FGQ_BUILD_DIR:-build}
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
-cmake --build "$build" -j "$(nproc)"
-ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+if [ "${FGQ_TEST_SCOPE:-all}" = unit ]; then
+  cmake --build "$build" -j "$(nproc)" --target test_graph test_ops test_quant test_runtime \
+    fuzz_onnx_loader fuzz_report_merge
+  ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -L unit
+else
+  cmake --build "$build" -j "$(nproc)"
+  ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+fi

@@ -12,7 +12,8 @@
 
 using namespace fgq;
 
-TEST_CASE("integer pipeline on ResNet-50: every kernel path gives the same logits on 16 real images") {
+TEST_CASE("integer pipeline on ResNet-50: every kernel path gives the same logits on 16 real images",
+          "[model]") {
   const auto model = test::model_file("resnet50");
   const auto val = test::shared_data("data/imagenet/val");
   const auto calib_dir = test::shared_data("data/imagenet/calib");
