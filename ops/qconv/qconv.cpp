@@ -368,12 +368,13 @@ std::shared_ptr<const QConvKernel> make_impl(Isa isa, const QConvParams& p, cons
     hi = std::min(std::max(hi, tmin), tmax);
   }
 
-  // The fast epilogue (qk::Layer::fast_epi) when the clamp is the u8 / s8 output's range and
-  // the float value provably stays well inside int32: |acc| <= sum |w| * max|x - in_zero|,
-  // |y| <= |acc| * |mult| + |bias| + max|res| * |res_scale| (plus rounding: a 2^-20 margin).
+  // The fast epilogue (qk::Layer::fast_epi) for a u8 / s8 output when the clamp bounds (inside
+  // the type's range already) are integers and the float value provably stays well inside
+  // int32: |acc| <= sum |w| * max|x - in_zero|, |y| <= |acc| * |mult| + |bias| + max|res| *
+  // |res_scale| (plus rounding: a 2^-20 margin).
   int32_t fast_epi = qk::kFastEpiNone;
-  if ((p.out_type == QType::U8 && lo == 0.f && hi == 255.f) ||
-      (p.out_type == QType::S8 && lo == -128.f && hi == 127.f)) {
+  if ((p.out_type == QType::U8 || p.out_type == QType::S8) && std::floor(lo) == lo &&
+      std::floor(hi) == hi) {
     const double xmax = std::max(p.in_zero, (p.in_type == QType::U4 ? 15 : 255) - p.in_zero);
     const double rmax = !p.has_residual ? 0 : p.res_type == QType::S8 ? 128 : 255;
     double worst = 0;
@@ -412,6 +413,8 @@ std::shared_ptr<const QConvKernel> make_impl(Isa isa, const QConvParams& p, cons
   L.lo = lo;
   L.hi = hi;
   L.fast_epi = fast_epi;
+  L.fast_lo = int32_t(lo), L.fast_hi = int32_t(hi);
+  L.fast_clamp = p.out_type == QType::U8 ? (lo != 0.f || hi != 255.f) : (lo != -128.f || hi != 127.f);
   L.prefetch = 1;
   L.resident = q->resident;
   static std::atomic<uint64_t> next_uid{1};

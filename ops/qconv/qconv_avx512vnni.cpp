@@ -9,7 +9,7 @@
 // residual, clamp, round, narrowing masked store; 64 u8/s8 channels of a pixel leave in one
 // 64-byte store) runs on the accumulators before they leave the registers. Lane masks per
 // 16-channel vector are computed once a tile. The common case (Layer::fast_epi: u8/s8 output,
-// clamp = the type's range, 64 channels < K) skips the clamp and the masks (epi_fast).
+// integer clamp bounds, 64 channels < K) skips the float clamp and the masks (epi_fast).
 //
 // Resident ternary weights (make_qconv_ternary) are expanded into int8 vectors with two
 // AVX-512BW instructions per vector: a block at a time into a per-thread buffer, or by the
@@ -159,13 +159,13 @@ FGQ_INLINE void store_int64(const Epi& e, uint8_t* op, int n, __m512i v0, __m512
 
 // The fast epilogue (Layer::fast_epi): MR pixels x 64 channels n..n+63, all < K, u8 (S8OUT 0)
 // or s8 (1) output, residual none (RES 0), u8 (1) or s8 (2). No float clamp: the value stays
-// inside int32 (make_qconv checked), cvtps2dq rounds to nearest even, and the saturating packs
-// clamp to the type's range, which is the layer's clamp. Per 16 outputs: cvtdq2ps, fma,
-// cvtps2dq (+ vpmovzxbd / vpmovsxbd, cvtdq2ps, fma for a residual) and a quarter of the
-// 64-byte pack + store.
+// inside int32 (make_qconv checked), cvtps2dq rounds to nearest even, the saturating packs
+// clamp to the type's range and a narrower integer clamp (clamp: its bounds, or null) is applied
+// to the 64 bytes. Per 16 outputs: cvtdq2ps, fma, cvtps2dq (+ vpmovzxbd / vpmovsxbd, cvtdq2ps,
+// fma for a residual) and a quarter of the 64-byte pack (+ clamp) + store.
 template <int RES, int S8OUT>
 FGQ_INLINE void epi_fast(const Epi& e, int64_t mp, int n, const __m512* mu, const __m512* bi,
-                         __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+                         const __m512i* clamp, __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
   const uint8_t* rp = RES ? e.res + mp * e.rpb + n : nullptr;
   const __m512i acc[4] = {a0, a1, a2, a3};
   __m512i v[4];
@@ -180,7 +180,10 @@ FGQ_INLINE void epi_fast(const Epi& e, int64_t mp, int n, const __m512* mu, cons
     v[j] = _mm512_cvtps_epi32(y);
   }
   const __m512i a = _mm512_packs_epi32(v[0], v[1]), b = _mm512_packs_epi32(v[2], v[3]);
-  const __m512i c = S8OUT ? _mm512_packs_epi16(a, b) : _mm512_packus_epi16(a, b);
+  __m512i c = S8OUT ? _mm512_packs_epi16(a, b) : _mm512_packus_epi16(a, b);
+  if (clamp)  // a clamp narrower than the type's range, on the bytes (Layer::fast_clamp)
+    c = S8OUT ? _mm512_min_epi8(_mm512_max_epi8(c, clamp[0]), clamp[1])
+              : _mm512_min_epu8(_mm512_max_epu8(c, clamp[0]), clamp[1]);
   const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   _mm512_storeu_si512(e.y + mp * e.opb + n, _mm512_permutexvar_epi32(idx, c));
 }
@@ -295,10 +298,13 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
       for (int j = 0; j < 4; ++j)
         mu[j] = _mm512_loadu_ps(e.mult + n + 16 * j), bi[j] = _mm512_loadu_ps(e.bias + n + 16 * j);
       const int variant = 2 * fast + (e.out_type == kS8);
+      const __m512i clampv[2] = {_mm512_set1_epi8(char(L.fast_lo)), _mm512_set1_epi8(char(L.fast_hi))};
+      const __m512i* clamp = L.fast_clamp ? clampv : nullptr;
 #pragma GCC unroll 8
       for (int p = 0; p < MR; ++p) {
         const int64_t mp = m + p;
-#define FGQ_EPI(R, S) epi_fast<R, S>(e, mp, n, mu, bi, acc[p][0], acc[p][1], acc[p][2], acc[p][3])
+#define FGQ_EPI(R, S) \
+  epi_fast<R, S>(e, mp, n, mu, bi, clamp, acc[p][0], acc[p][1], acc[p][2], acc[p][3])
         switch (variant) {
           case 2 * kFastEpiNoRes: FGQ_EPI(0, 0); break;
           case 2 * kFastEpiNoRes + 1: FGQ_EPI(0, 1); break;

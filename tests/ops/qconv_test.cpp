@@ -507,15 +507,20 @@ TEST_CASE("qconv paths: u8 / s8 saturation and ties at the bounds (the unclamped
           "[qconv]") {
   // acc = x[channel 0] (0..255), y = acc * 0.5 + bias[k] with biases ending in .5: ties when x
   // is even, values from far below to far above both the u8 and the s8 range. The avx512vnni
-  // path drops the float clamp here (the saturating packs clamp) - it must not show.
+  // path drops the float clamp here (the saturating packs clamp, then a narrower clamp with
+  // integer bounds on the bytes) - it must not show; bounds that are not whole numbers keep it.
+  struct Clamp {
+    float lo, hi;
+  };
   for (QType out : {QType::U8, QType::S8})
+    for (Clamp c : {Clamp{-1e9f, 1e9f}, Clamp{-127, 127}, Clamp{3, 100}, Clamp{-0.5f, 99.5f}})
     for (int res = 0; res < 3; ++res)
       for (float mult : {0.5f, 3e7f}) {  // 3e7: |y| may pass 2^31, the clamped epilogue again
         Layer L;
         L.p = params(4, 16, 16, 128, 1, 1);
         L.p.out_type = out;
-        L.p.clamp_lo = out == QType::U8 ? 0.f : -128.f;
-        L.p.clamp_hi = out == QType::U8 ? 255.f : 127.f;
+        L.p.clamp_lo = c.lo;  // the type's range where wider
+        L.p.clamp_hi = c.hi;
         if (res) {
           L.p.has_residual = true, L.p.res_scale = 0.5f;
           L.p.res_type = res == 1 ? QType::U8 : QType::S8;
@@ -529,7 +534,8 @@ TEST_CASE("qconv paths: u8 / s8 saturation and ties at the bounds (the unclamped
           L.bias[k] = -300.5f + 5.f * float(k);
         }
         for (int px = 0; px < 256; ++px) L.x[size_t(px) * 4] = uint8_t(px);
-        INFO("out " << fgq::ops::qtype_name(out) << " residual " << res << " mult " << mult);
+        INFO("out " << fgq::ops::qtype_name(out) << " clamp [" << c.lo << ", " << c.hi << "] residual "
+                    << res << " mult " << mult);
         check_all_isas(L);
       }
 }
