@@ -12,6 +12,7 @@
 
 #include "app_fixture.h"
 #include "graph/onnx_proto.h"
+#include "ops/cpu_features.h"
 
 namespace {
 
@@ -422,4 +423,22 @@ TEST_CASE("fgq-bench: a model saved by fgq-run --save-quant is the fgq-int engin
   CHECK(again.code == 2);
   CHECK(again.err.find(saved) != std::string::npos);
   CHECK(again.err.find("drop --quant fgq") != std::string::npos);
+}
+
+TEST_CASE("fgq-layer-bench: one layer on every kernel path this CPU runs, warm and cold") {
+  Fixture f;
+  for (fgq::ops::Isa isa : fgq::ops::supported_isas()) {
+    const auto r = f.run_program(FGQ_LAYER_BENCH_EXE, std::string("--isa ") + fgq::ops::isa_name(isa) +
+                                                          " --threads 2 --reps 10 --cold-mb 4 --layer res5b_branch2b");
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find(std::string(fgq::ops::isa_name(isa)) + " kernels, 2 threads") != std::string::npos);
+    // One row: the layer, its 115.6 MMAC, then warm and cold columns.
+    const size_t row = r.out.find("res5b_branch2b (3x3, 512, 7)");
+    REQUIRE(row != std::string::npos);
+    CHECK(r.out.find("115.6", row) != std::string::npos);
+    CHECK(r.out.find("res5b_branch2a") == std::string::npos);
+  }
+  CHECK(f.run_program(FGQ_LAYER_BENCH_EXE, "--isa avx9").code == 2);
+  CHECK(f.run_program(FGQ_LAYER_BENCH_EXE, "--reps 0").code != 0);
 }
