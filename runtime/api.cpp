@@ -1,8 +1,8 @@
 // The public API (include/fgq/fgq.h) over the graph loader, FGQ quantizer and executor.
 #include <algorithm>
 #include <climits>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <new>
 
 #include "fgq/fgq.h"

@@ -230,8 +230,8 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
   }
 
   // The next tile's residual lines, requested now so that its epilogue finds them in cache
-  // (measured: 1x1 layers with a residual 10-20 % slower when it comes from memory). Not the
-  // output lines: a whole-line store needs no read, and prefetchw made those layers slower.
+  // (1x1 layers whose residual comes from memory: 3-5 % faster). Not the output lines: a
+  // whole-line store needs no read, and prefetchw made a 64 -> 256 layer 34 % slower.
   if (L.has_res) {
     const uint8_t* rb = static_cast<const uint8_t*>(T.res) + n;
     const int64_t end = T.m1 - m - MR < MR ? T.m1 - m - MR : MR;
