@@ -361,11 +361,13 @@ std::shared_ptr<const QConvKernel> make_impl(Isa isa, const QConvParams& p, cons
   }
 
   float lo = p.clamp_lo, hi = p.clamp_hi;
+  bool narrower = false;  // an integer output clamped to less than its type's range
   if (p.out_type != QType::F32) {
     const float tmin = p.out_type == QType::S8 ? -128.f : 0.f;
     const float tmax = p.out_type == QType::S8 ? 127.f : p.out_type == QType::U4 ? 15.f : 255.f;
     lo = std::min(std::max(lo, tmin), tmax);
     hi = std::min(std::max(hi, tmin), tmax);
+    narrower = lo != tmin || hi != tmax;
   }
 
   // The fast epilogue (qk::Layer::fast_epi) for a u8 / s8 output when the clamp bounds (inside
@@ -413,8 +415,7 @@ std::shared_ptr<const QConvKernel> make_impl(Isa isa, const QConvParams& p, cons
   L.lo = lo;
   L.hi = hi;
   L.fast_epi = fast_epi;
-  L.fast_lo = int32_t(lo), L.fast_hi = int32_t(hi);
-  L.fast_clamp = p.out_type == QType::U8 ? (lo != 0.f || hi != 255.f) : (lo != -128.f || hi != 127.f);
+  L.fast_clamp = narrower;
   L.prefetch = 1;
   L.resident = q->resident;
   static std::atomic<uint64_t> next_uid{1};

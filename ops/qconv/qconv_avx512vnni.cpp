@@ -298,7 +298,7 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
       for (int j = 0; j < 4; ++j)
         mu[j] = _mm512_loadu_ps(e.mult + n + 16 * j), bi[j] = _mm512_loadu_ps(e.bias + n + 16 * j);
       const int variant = 2 * fast + (e.out_type == kS8);
-      const __m512i clampv[2] = {_mm512_set1_epi8(char(L.fast_lo)), _mm512_set1_epi8(char(L.fast_hi))};
+      const __m512i clampv[2] = {_mm512_set1_epi8(char(int(L.lo))), _mm512_set1_epi8(char(int(L.hi)))};
       const __m512i* clamp = L.fast_clamp ? clampv : nullptr;
 #pragma GCC unroll 8
       for (int p = 0; p < MR; ++p) {

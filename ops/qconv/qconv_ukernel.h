@@ -76,11 +76,10 @@ struct Layer {
   // provably stays inside int32 (make_qconv bounds |acc * mult + bias + res * res_scale|), so a
   // micro-kernel may drop the float clamp, round first and clamp the integers: the saturating
   // narrowing (int32 -> int16 -> 8 bit) clamps to the type's range, and a clamp narrower than
-  // it (fast_clamp: [fast_lo, fast_hi], e.g. the symmetric s8 [-127, 127]) is then applied to
-  // the bytes. Rounding is monotonic and the bounds are integers: the same bytes.
+  // it (fast_clamp: [lo, hi], e.g. the symmetric s8 [-127, 127]) is then applied to the bytes.
+  // Rounding is monotonic and the bounds are integers: the same bytes.
   int32_t fast_epi;  // kFastEpiNone | kFastEpiNoRes | kFastEpiResU8 | kFastEpiResS8
-  int32_t fast_clamp;  // 1: clamp the narrowed bytes to [fast_lo, fast_hi]
-  int32_t fast_lo, fast_hi;
+  int32_t fast_clamp;  // 1: [lo, hi] is narrower than the output type's range
   int32_t prefetch;  // 1: software-prefetch the next block's weights (avx512vnni)
   int32_t resident;  // avx512vnni only: 1 = w holds ternary masks + levels (layout above),
                      // expanded into int8 a block at a time (into Task::wbuf) or by the tiles
