@@ -61,10 +61,7 @@ MacTotals mac_totals(const std::vector<NodeCost>& costs) {
 }
 
 std::map<std::string, size_t> const_bytes(const Graph& g) {
-  std::vector<bool> read(g.values.size(), false);
-  for (const Node& n : g.nodes)
-    for (int v : n.inputs)
-      if (v >= 0) read[size_t(v)] = true;
+  const std::vector<bool> read = g.read_by_nodes();
   std::map<std::string, size_t> by;
   for (size_t v = 0; v < g.values.size(); ++v)
     if (g.values[v].is_const()) {

@@ -208,11 +208,16 @@ void Graph::remove_dead_nodes() {
   nodes.assign(std::make_move_iterator(kept.rbegin()), std::make_move_iterator(kept.rend()));
 }
 
-void Graph::drop_unread_constants() {
+std::vector<bool> Graph::read_by_nodes() const {
   std::vector<bool> read(values.size(), false);
   for (const Node& n : nodes)
     for (int v : n.inputs)
       if (v >= 0) read[size_t(v)] = true;
+  return read;
+}
+
+void Graph::drop_unread_constants() {
+  std::vector<bool> read = read_by_nodes();
   for (int v : outputs) read[size_t(v)] = true;
   std::vector<int> to(values.size(), -1);
   std::vector<Value> kept;

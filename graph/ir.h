@@ -108,6 +108,8 @@ struct Graph {
   // Re-sort nodes topologically, drop nodes whose outputs nobody reads, throw on cycles.
   void toposort();
   void remove_dead_nodes();
+  // Per value id: whether some node takes it as an input.
+  std::vector<bool> read_by_nodes() const;
   // Drops constants no node reads and that are no graph output (e.g. the float weights a
   // lowering replaced), renumbering the values: their memory goes with the last graph sharing them.
   void drop_unread_constants();
