@@ -170,10 +170,13 @@ Executor::Executor(const Graph& graph, int max_batch, std::shared_ptr<rt::Kernel
 
   const rt::Bindings bindings{g, m.act, m.shape1, max_batch, cache.get()};
   m.kernels.reserve(g.nodes.size());
+  std::shared_ptr<const void*> waiting;  // the latest node's next_lead, not yet set
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const rt::NodeView nv(bindings, g.nodes[i]);
     if (g.nodes[i].outputs.size() != 1) nv.error("expected exactly one output");
     rt::Compiled c = defs[i]->compile(nv);
+    if (c.lead && waiting) *waiting = c.lead, waiting.reset();
+    if (c.next_lead) waiting = c.next_lead;
     m.kernels.push_back(std::move(c.run));
     m.scratch_bytes = std::max(m.scratch_bytes, c.scratch_bytes);
   }

@@ -88,6 +88,11 @@ class NodeView {
 struct Compiled {
   Kernel run;
   size_t scratch_bytes = 0;  // at Bindings::max_batch
+  // Prefetch across nodes (the integer convolutions, whose weights stream from memory): `lead`
+  // is the object whose data this node reads first, and the executor sets *next_lead to the
+  // lead of the next node in order that has one, so that this node's run can prefetch it.
+  const void* lead = nullptr;
+  std::shared_ptr<const void*> next_lead{};
 };
 
 struct OpKernelDef {

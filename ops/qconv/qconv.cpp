@@ -49,6 +49,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph/error.h"
@@ -583,10 +584,42 @@ Plan plan_tasks(const QConvKernel& k, int64_t M, int threads) {
   return pl;
 }
 
+// Threads a layer runs on: the arena's, but one for a layer too small to pay for waking a
+// worker (about 2 us: < 1 M multiply-adds, a few us of work, and < 256 KB of packed weights to
+// stream).
+int run_threads(const QConvKernel& k, int batch) {
+  if (qconv_macs(k, batch) < (1 << 20) && k.wpack_bytes < (256 << 10)) return 1;
+  return std::max(1, tbb::this_task_arena::max_concurrency());
+}
+
+// TBB's simple partitioner halves the task range, so with T threads thread j runs about tasks
+// [j * tasks / T, (j + 1) * tasks / T): part j. -1 unless `task` is the last of a part.
+int part_ending_at(int64_t task, int64_t tasks, int threads) {
+  for (int j = 0; j < threads; ++j)
+    if (task + 1 == (j + 1) * tasks / threads) return j;
+  return -1;
+}
+
 }  // namespace
 
+std::pair<const void*, size_t> qconv_first_weights(const QConvKernel& k, int batch, int part,
+                                                   int parts) {
+  if (k.isa != Isa::Avx512Vnni || batch < 1 || part < 0 || part >= parts) return {nullptr, 0};
+  const int threads = run_threads(k, batch);
+  if (part >= threads) return {nullptr, 0};
+  const Plan pl = plan_tasks(k, int64_t(batch) * k.OH * k.OW, threads);
+  const int64_t first = int64_t(part) * pl.m_tasks * pl.n_tasks / threads;
+  const int64_t block = first / pl.m_tasks * pl.n_chunk / k.block;
+  const int64_t block_bytes =
+      int64_t(k.run_layer.taps) * k.run_layer.groups * (k.resident ? 128 : 256);
+  const int64_t offset = block * block_bytes;
+  const int64_t bytes = std::min<int64_t>(block_bytes, int64_t(k.wpack_bytes) - offset);
+  if (bytes <= 0) return {nullptr, 0};
+  return {k.wpack.get() + offset, size_t(bytes)};
+}
+
 void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* residual, void* y,
-               void* scratch) {
+               void* scratch, const QConvKernel* next) {
   const QConvParams& p = k.p;
   if (batch < 1) fail("qconv_run", "batch " + std::to_string(batch) + " must be >= 1");
   if (!x || !y) fail("qconv_run", "null input or output");
@@ -632,11 +665,9 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
     xin = dst;
   }
 
-  // Threads: the arena's, but one for a layer too small to pay for waking a worker (about
-  // 2 us: < 1 M multiply-adds, a few us of work, and < 256 KB of packed weights to stream).
-  int threads = std::max(1, tbb::this_task_arena::max_concurrency());
-  if (qconv_macs(k, batch) < (1 << 20) && k.wpack_bytes < (256 << 10)) threads = 1;
+  const int threads = run_threads(k, batch);
   const Plan pl = plan_tasks(k, M, threads);
+  const int64_t tasks = pl.m_tasks * pl.n_tasks;
   const int64_t img_bytes = hw * k.row_bytes;
   const int64_t ohw = int64_t(k.OH) * k.OW;
   // Tasks in channel-block-major order: a thread's consecutive tasks (TBB hands them out in
@@ -653,6 +684,14 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
     t.res = residual;
     t.y = y;
     t.prefetch_past = mi == pl.m_tasks - 1;
+    if (next) {  // the thread's last task of this layer: it may prefetch its start of the next
+      const int part = part_ending_at(task, tasks, threads);
+      if (part >= 0) {
+        const auto [w, bytes] = qconv_first_weights(*next, batch, part, threads);
+        t.next_w = w, t.next_w_bytes = int64_t(bytes);
+        if (w) t.prefetch_past = 0;
+      }
+    }
     if (k.resident) {  // a block of expanded weights, kept by the thread
       thread_local Buffer wbuf;
       thread_local size_t wbuf_bytes = 0;
@@ -753,7 +792,6 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
       k.ukernel(&k.run_layer, &tc);
     }
   };
-  const int64_t tasks = pl.m_tasks * pl.n_tasks;
   if (tasks == 1 || threads == 1) {
     for (int64_t i = 0; i < tasks; ++i) run_task(i);
     return;

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "ops/cpu_features.h"
 #include "ops/qtypes.h"
@@ -98,8 +99,18 @@ size_t qconv_scratch_bytes(const QConvKernel& k, int batch);
 // y may be the residual itself (in place) when res_type == out_type; never the input.
 // Throws fgq::Error on a null pointer, batch < 1, or a residual given to a layer without one
 // (or none to a layer with one).
+// next (optional): the qconv the caller runs after this one; each thread then prefetches the
+// first weights it will likely need there while it finishes its share of this layer (a hint:
+// results do not depend on it).
 void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* residual, void* y,
-               void* scratch);
+               void* scratch, const QConvKernel* next = nullptr);
+
+// The packed weights a thread starts layer k with when it ran part `part` of the previous
+// layer's `parts` (TBB hands thread j about the j-th of `parts` equal parts of a layer's tasks,
+// and of the next layer's): what qconv_run(..., next = &k) prefetches. Null, 0 when unknown
+// (not the avx512vnni path, part outside the threads k runs on).
+std::pair<const void*, size_t> qconv_first_weights(const QConvKernel& k, int batch, int part,
+                                                   int parts);
 
 const QConvParams& qconv_params(const QConvKernel& k);
 Isa qconv_isa(const QConvKernel& k);

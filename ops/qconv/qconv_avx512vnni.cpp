@@ -9,12 +9,15 @@
 // residual, clamp, round, narrowing masked store; 64 u8/s8 channels of a pixel leave in one
 // 64-byte store) runs on the accumulators before they leave the registers. Lane masks per
 // 16-channel vector are computed once a tile. The common case (Layer::fast_epi: u8/s8 output,
-// integer clamp bounds, 64 channels < K) skips the float clamp and the masks (epi_fast).
+// integer clamp bounds, 64 channels < K) skips the float clamp and the masks (epi_fast); in a
+// plain GEMM with a short reduction it is software-pipelined into the next tile's dot products
+// (block_pipelined).
 //
 // Resident ternary weights (make_qconv_ternary) are expanded into int8 vectors with two
 // AVX-512BW instructions per vector: a block at a time into a per-thread buffer, or by the
 // tiles themselves for a layer of 1 or 2 tiles. While a block's tiles run, the next block's
-// weights are prefetched into L2. The first conv's dense input (qconv.cpp) is made by
+// weights are prefetched into L2, during the task's last block the first block the thread will
+// likely run in the next layer (Task::next_w). The first conv's dense input (qconv.cpp) is made by
 // fgq_qconv_dense_row_avx512vnni.
 //
 // Compiled with -march=x86-64-v4 -mavx512vnni: everything here is in an anonymous namespace
@@ -348,6 +351,104 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
   }
 }
 
+// A whole block of a plain GEMM (1x1, stride 1: Task::rows null, one tap) with the fast
+// epilogue, 64 channels n..n+63 < K, in tiles of 4 pixels whose epilogue is software-pipelined:
+// a tile's accumulators go to a stack buffer and the next tile's first reduction steps finish
+// them a pixel per step, so that the epilogue's instructions mix with the dot products instead of
+// stalling them at every tile's end (with 16 vpdpbusd per output vector, K = 64, the epilogue
+// at the tile's end took a fifth of the time). 16 accumulators + 4 weights + 1 broadcast leave
+// registers for one pixel's epilogue. The last tile's epilogue and a remainder of < 4 pixels
+// (tile<>) run at the end. Same arithmetic as tile<> with epi_fast.
+template <int RES, int S8OUT>
+void block_pipelined(const Layer& L, const Task& T, int n, const int8_t* wb, const int8_t* pf,
+                     int64_t pf_slice, int64_t pf_left) {
+  constexpr int MR = 4;
+  const Epi e = make_epi(L, T);
+  __m512 mu[4], bi[4];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j)
+    mu[j] = _mm512_loadu_ps(e.mult + n + 16 * j), bi[j] = _mm512_loadu_ps(e.bias + n + 16 * j);
+  const __m512i clampv[2] = {_mm512_set1_epi8(char(int(L.lo))), _mm512_set1_epi8(char(int(L.hi)))};
+  const __m512i* clamp = L.fast_clamp ? clampv : nullptr;
+  alignas(64) int32_t prev[MR][4][16];  // the previous tile's accumulators
+  const auto finish = [&](int64_t mp, int p) {
+    epi_fast<RES, S8OUT>(e, mp, n, mu, bi, clamp, _mm512_load_si512(prev[p][0]),
+                         _mm512_load_si512(prev[p][1]), _mm512_load_si512(prev[p][2]),
+                         _mm512_load_si512(prev[p][3]));
+  };
+  const int groups = L.groups;
+  const int64_t end = T.m0 + (T.m1 - T.m0) / MR * MR;
+  int64_t prev_m = -1;
+  for (int64_t m = T.m0; m < end; m += MR) {
+    __m512i acc[MR][4];
+#pragma GCC unroll 4
+    for (int p = 0; p < MR; ++p)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        acc[p][j] = L.has_comp ? _mm512_loadu_si512(L.comp + n + 16 * j) : _mm512_setzero_si512();
+    if (RES) {  // the next tile's residual lines (see tile<>)
+      const uint8_t* rb = e.res + n;
+      for (int64_t p = m + MR; p < m + 2 * MR && p < T.m1; ++p)
+        _mm_prefetch(reinterpret_cast<const char*>(rb + p * e.rpb), _MM_HINT_T0);
+    }
+    const uint8_t* a[MR];
+#pragma GCC unroll 4
+    for (int p = 0; p < MR; ++p) a[p] = T.x + (m + p - T.x_m0) * T.x_row_bytes;
+    const int64_t lines = pf_slice < pf_left ? pf_slice : pf_left;
+    const int pf_per_step = int((lines + groups - 1) / groups);
+    int64_t pf_todo = lines;
+    const int8_t* wp = wb;
+    for (int g = 0; g < groups; ++g) {
+      __m512i w[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) w[j] = _mm512_loadu_si512(wp + 64 * j);
+      wp += 256;
+      if (pf_todo > 0) {
+        for (int q = 0; q < pf_per_step; ++q)
+          _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), _MM_HINT_T1);
+        pf += 64 * pf_per_step, pf_todo -= pf_per_step;
+      }
+#pragma GCC unroll 4
+      for (int p = 0; p < MR; ++p) {
+        const __m512i b = _mm512_set1_epi32(load32(a[p] + 4 * g));
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], b, w[j]);
+      }
+      if (g < MR && prev_m >= 0) finish(prev_m + g, g);
+    }
+    pf_left -= lines;
+    if (prev_m >= 0)
+      for (int p = groups; p < MR; ++p) finish(prev_m + p, p);  // fewer steps than pixels
+#pragma GCC unroll 4
+    for (int p = 0; p < MR; ++p)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) _mm512_store_si512(prev[p][j], acc[p][j]);
+    prev_m = m;
+  }
+  if (prev_m >= 0)
+    for (int p = 0; p < MR; ++p) finish(prev_m + p, p);
+  if (end < T.m1) {
+    const int64_t lines = pf_slice < pf_left ? pf_slice : pf_left;
+    switch (T.m1 - end) {
+      case 1: tile<1, 4, 0>(L, T, end, n, wb, pf, lines); break;
+      case 2: tile<2, 4, 0>(L, T, end, n, wb, pf, lines); break;
+      default: tile<3, 4, 0>(L, T, end, n, wb, pf, lines); break;
+    }
+  }
+}
+
+using BlockFn = void (*)(const Layer&, const Task&, int, const int8_t*, const int8_t*, int64_t,
+                         int64_t);
+// By 2 * Layer::fast_epi + (s8 output), as in tile<>'s fast epilogue.
+constexpr BlockFn kPipelined[8] = {nullptr,
+                                   nullptr,
+                                   block_pipelined<0, 0>,
+                                   block_pipelined<0, 1>,
+                                   block_pipelined<1, 0>,
+                                   block_pipelined<1, 1>,
+                                   block_pipelined<2, 0>,
+                                   block_pipelined<2, 1>};
+
 // Per c = 1, 2, 3: the vpshufb control keeping the first c bytes of each 4-byte pixel, packed at
 // the bottom of each 16-byte lane (4 c bytes = c dwords), and the vpermd gathering the lanes'
 // c dwords (dword 3, zero for c <= 3, elsewhere).
@@ -420,12 +521,25 @@ extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* tas
     // stream the weights themselves, the hardware prefetcher follows.
     const int rest = L.kpad - n - kBlockVnni;  // channels of the layer after this block
     const bool last = n + kBlockVnni >= T.n1;
-    const int64_t next_bytes = !L.prefetch || tiles <= 2 || rest <= 0 || (last && !T.prefetch_past) ? 0
+    int64_t next_bytes = !L.prefetch || tiles <= 2 || rest <= 0 || (last && !T.prefetch_past) ? 0
                                : rest >= kBlockVnni     ? block_bytes
                                                         : block_bytes / 4 * ((rest + 15) / 16);
-    const int64_t slice = (next_bytes / 64 + tiles - 1) / tiles;  // lines per tile
     const int8_t* pf = wb + block_bytes;
+    if (next_bytes == 0 && last && T.next_w && tiles > 2) {
+      pf = static_cast<const int8_t*>(T.next_w);
+      next_bytes = T.next_w_bytes;
+    }
+    const int64_t slice = (next_bytes / 64 + tiles - 1) / tiles;  // lines per tile
     int64_t left = next_bytes / 64;
+    // A plain GEMM block with the fast epilogue and a short reduction (K <= 256: its 16 KB of
+    // weights stay in L1, reused by 4 pixels instead of 6): the pipelined epilogue.
+    if (res == 0 && !T.rows && L.taps == 1 && L.groups <= 64 && L.fast_epi != kFastEpiNone &&
+        width == kBlockVnni && n + kBlockVnni <= L.K) {
+      const int64_t tiles4 = (T.m1 - T.m0 + 3) / 4;
+      kPipelined[2 * L.fast_epi + (L.out_type == kS8)](L, T, n, wt, pf, (left + tiles4 - 1) / tiles4,
+                                                       left);
+      continue;
+    }
     for (int64_t m = T.m0; m < T.m1; m += kTileRows) {
       const int mr = T.m1 - m < kTileRows ? int(T.m1 - m) : kTileRows;
       const int64_t lines = slice < left ? slice : left;

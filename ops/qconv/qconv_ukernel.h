@@ -107,6 +107,10 @@ struct Task {
   int32_t prefetch_past;      // 1: the thread's next task starts past n1 (prefetch the next
                               // block after the task's last one too); 0: it runs the same
                               // blocks on other pixels
+  // The weights the thread is expected to start the next layer with (null: none known),
+  // prefetched while the task's last block runs when nothing of this layer is left to prefetch.
+  const void* next_w;
+  int64_t next_w_bytes;
   void* y;                    // image 0 of the output
 };
 

@@ -101,10 +101,16 @@ Compiled compile_qconv(const NodeView& nv) {
           nv.error(e.what());
         }
       }));
-  return {[kernel, x, residual, y](int batch, void* scratch) {
-            ops::qconv_run(*kernel, batch, x, residual, y, scratch);
-          },
-          ops::qconv_scratch_bytes(*kernel, nv.max_batch())};
+  // The next convolution's kernel (set by the executor): its first weights are prefetched.
+  auto next = std::make_shared<const void*>(nullptr);
+  Compiled c;
+  c.run = [kernel, x, residual, y, next](int batch, void* scratch) {
+    ops::qconv_run(*kernel, batch, x, residual, y, scratch, static_cast<const ops::QConvKernel*>(*next));
+  };
+  c.scratch_bytes = ops::qconv_scratch_bytes(*kernel, nv.max_batch());
+  c.lead = kernel.get();
+  c.next_lead = next;
+  return c;
 }
 
 }  // namespace

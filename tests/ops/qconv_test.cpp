@@ -760,6 +760,61 @@ TEST_CASE("qconv resident weights: a thread's expanded block never serves anothe
   }
 }
 
+TEST_CASE("qconv next-layer prefetch: each part's first weights, and chained runs stay exact", "[qconv]") {
+  std::mt19937 rng(91);
+  // A fully-connected layer (channels split: the parts start at different blocks), a 3x3 and a
+  // 1x1 at 14x14 (pixels split first), each with int8 and resident ternary weights.
+  const std::vector<QConvParams> shapes = {params(2048, 1, 1, 1000, 1, 1), params(64, 14, 14, 96, 3, 3, 1, 1),
+                                           params(128, 14, 14, 256, 1, 1)};
+  for (size_t si = 0; si < shapes.size(); ++si) {
+    Layer L;
+    L.p = shapes[si];
+    fill_random(L, Weights::Full, rng);
+    const Ternary t = random_ternary(L.p.g, 4, rng);
+    L.w = t.w;
+    const std::vector<uint8_t> ref = run_reference(L);
+    fgq::ops::QConvTernaryWeights tw;
+    tw.codes = t.codes.data(), tw.levels = t.levels.data(), tw.group = 4;
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni}) {
+      if (!fgq::ops::cpu_supports(isa)) continue;
+      for (bool resident : {false, true}) {
+        INFO(describe(L.p, 1) << " on " << fgq::ops::isa_name(isa) << (resident ? ", resident" : ", int8"));
+        const auto k = fgq::ops::make_qconv_ternary(isa, L.p, tw, L.mult.data(), L.bias.data(), resident);
+        const auto [w0, b0] = fgq::ops::qconv_first_weights(*k, 1, 0, 2);
+        if (isa != Isa::Avx512Vnni) {  // the other paths prefetch nothing
+          CHECK(w0 == nullptr);
+          continue;
+        }
+        REQUIRE(w0 != nullptr);
+        CHECK(b0 > 0);
+        const auto* base = static_cast<const uint8_t*>(w0);
+        const size_t packed = fgq::ops::qconv_packed_bytes(*k);
+        tbb::task_arena arena(2);
+        arena.execute([&] {
+          for (int parts = 1; parts <= 3; ++parts)
+            for (int part = 0; part < parts; ++part) {
+              const auto [w, bytes] = fgq::ops::qconv_first_weights(*k, 1, part, parts);
+              if (!w) continue;
+              const auto* q = static_cast<const uint8_t*>(w);
+              CHECK(q >= base);
+              CHECK(size_t(q - base) % 64 == 0);
+              CHECK(size_t(q - base) + bytes <= packed);
+            }
+          if (si == 0) {  // fully connected: the second thread starts further into the weights
+            const auto [w1, b1] = fgq::ops::qconv_first_weights(*k, 1, 1, 2);
+            CHECK(static_cast<const uint8_t*>(w1) > base);
+          }
+          CHECK(fgq::ops::qconv_first_weights(*k, 1, 2, 2).first == nullptr);  // no part 2 of 2
+          // A layer run with this one as its successor, and this one after itself.
+          Bytes y(out_bytes(L.p, 1), 0xAB);
+          fgq::ops::qconv_run(*k, 1, L.x.data(), nullptr, y.data(), nullptr, k.get());
+          CHECK(std::vector<uint8_t>(y.data(), y.data() + y.n) == ref);
+        });
+      }
+    }
+  }
+}
+
 TEST_CASE("make_qconv_ternary rejects bad codes, levels and groups", "[qconv]") {
   const QConvParams p = params(8, 5, 5, 4, 3, 3, 1, 1);
   std::vector<uint8_t> codes(4 * 8 * 9 / 4, 0x15), levels(4 * 2 * 9, 5);  // codes 1, 1, 1, 0
