@@ -10,7 +10,7 @@
 // 64-byte store) runs on the accumulators before they leave the registers. Lane masks per
 // 16-channel vector are computed once a tile. The common case (Layer::fast_epi: u8/s8 output,
 // integer clamp bounds, 64 channels < K) skips the float clamp and the masks (epi_fast); in a
-// plain GEMM with a short reduction it is software-pipelined into the next tile's dot products
+// block with a short reduction it is software-pipelined into the next tile's dot products
 // (block_pipelined).
 //
 // Resident ternary weights (make_qconv_ternary) are expanded into int8 vectors with two
@@ -211,6 +211,23 @@ FGQ_INLINE __m512i expand_ternary(const int8_t* masks, const int8_t* levels, int
   return _mm512_mask_sub_epi8(v, _cvtu64_mask64(neg), _mm512_setzero_si512(), v);
 }
 
+// The input rows of pixels m..m+MR-1 at tap t (see Task::rows).
+template <int MR>
+FGQ_INLINE void tap_rows(const Task& T, int64_t m, int t, int taps, const uint8_t* (&a)[MR]) {
+  if (T.rows && T.tap_stride) {
+    const uint8_t* const* r = T.rows + (m - T.m0);
+#pragma GCC unroll 8
+    for (int p = 0; p < MR; ++p) a[p] = r[p] + t * T.tap_stride;
+  } else if (T.rows) {
+    const uint8_t* const* r = T.rows + (m - T.m0) * taps + t;
+#pragma GCC unroll 8
+    for (int p = 0; p < MR; ++p) a[p] = r[p * taps];
+  } else {
+#pragma GCC unroll 8
+    for (int p = 0; p < MR; ++p) a[p] = T.x + (m + p - T.x_m0) * T.x_row_bytes;
+  }
+}
+
 // One register tile: pixels m..m+MR-1, channels n..n+16*NB-1, weights of the block at wb:
 // resident ternary masks + levels (RES 1, 32 bytes per vector) or int8. pf, pf_lines: cache
 // lines to prefetch into L2 while the tile computes (the next block's weights, a slice per
@@ -248,18 +265,7 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
   const int pf_per_step = int((pf_lines + steps - 1) / steps);
   for (int t = 0; t < taps; ++t) {
     const uint8_t* a[MR];
-    if (T.rows && T.tap_stride) {
-      const uint8_t* const* r = T.rows + (m - T.m0);
-#pragma GCC unroll 8
-      for (int p = 0; p < MR; ++p) a[p] = r[p] + t * T.tap_stride;
-    } else if (T.rows) {
-      const uint8_t* const* r = T.rows + (m - T.m0) * taps + t;
-#pragma GCC unroll 8
-      for (int p = 0; p < MR; ++p) a[p] = r[p * taps];
-    } else {
-#pragma GCC unroll 8
-      for (int p = 0; p < MR; ++p) a[p] = T.x + (m + p - T.x_m0) * T.x_row_bytes;
-    }
+    tap_rows<MR>(T, m, t, taps, a);
     for (int g = 0; g < groups; ++g) {
       __m512i w[NB];
       if constexpr (RES != 0) {
@@ -351,12 +357,14 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
   }
 }
 
-// A whole block of a plain GEMM (1x1, stride 1: Task::rows null, one tap) with the fast
-// epilogue, 64 channels n..n+63 < K, in tiles of 4 pixels whose epilogue is software-pipelined:
+// A whole block with the fast epilogue, 64 channels n..n+63 < K, in tiles of 4 pixels whose
+// epilogue is software-pipelined:
 // a tile's accumulators go to a stack buffer and the next tile's first reduction steps finish
 // them a pixel per step, so that the epilogue's instructions mix with the dot products instead of
-// stalling them at every tile's end (with 16 vpdpbusd per output vector, K = 64, the epilogue
-// at the tile's end took a fifth of the time). 16 accumulators + 4 weights + 1 broadcast leave
+// stalling them at every tile's end (one thread, ResNet-50 shapes alone: 64 -> 256 with a
+// residual 71 -> 85 % of the peak, the 7x7 first convolution 76 -> 80 %, the stride-2 256 -> 512
+// projection 89 -> 94 %; no gain from K = 512 on, where the 4-pixel tiles read the weights more
+// often than 6-pixel ones). 16 accumulators + 4 weights + 1 broadcast leave
 // registers for one pixel's epilogue. The last tile's epilogue and a remainder of < 4 pixels
 // (tile<>) run at the end. Same arithmetic as tile<> with epi_fast.
 template <int RES, int S8OUT>
@@ -376,7 +384,7 @@ void block_pipelined(const Layer& L, const Task& T, int n, const int8_t* wb, con
                          _mm512_load_si512(prev[p][1]), _mm512_load_si512(prev[p][2]),
                          _mm512_load_si512(prev[p][3]));
   };
-  const int groups = L.groups;
+  const int taps = L.taps, groups = L.groups, steps = taps * groups;
   const int64_t end = T.m0 + (T.m1 - T.m0) / MR * MR;
   int64_t prev_m = -1;
   for (int64_t m = T.m0; m < end; m += MR) {
@@ -391,34 +399,36 @@ void block_pipelined(const Layer& L, const Task& T, int n, const int8_t* wb, con
       for (int64_t p = m + MR; p < m + 2 * MR && p < T.m1; ++p)
         _mm_prefetch(reinterpret_cast<const char*>(rb + p * e.rpb), _MM_HINT_T0);
     }
-    const uint8_t* a[MR];
-#pragma GCC unroll 4
-    for (int p = 0; p < MR; ++p) a[p] = T.x + (m + p - T.x_m0) * T.x_row_bytes;
     const int64_t lines = pf_slice < pf_left ? pf_slice : pf_left;
-    const int pf_per_step = int((lines + groups - 1) / groups);
+    const int pf_per_step = int((lines + steps - 1) / steps);
     int64_t pf_todo = lines;
     const int8_t* wp = wb;
-    for (int g = 0; g < groups; ++g) {
-      __m512i w[4];
+    int step = 0;
+    for (int t = 0; t < taps; ++t) {
+      const uint8_t* a[MR];
+      tap_rows<MR>(T, m, t, taps, a);
+      for (int g = 0; g < groups; ++g, ++step) {
+        __m512i w[4];
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) w[j] = _mm512_loadu_si512(wp + 64 * j);
-      wp += 256;
-      if (pf_todo > 0) {
-        for (int q = 0; q < pf_per_step; ++q)
-          _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), _MM_HINT_T1);
-        pf += 64 * pf_per_step, pf_todo -= pf_per_step;
+        for (int j = 0; j < 4; ++j) w[j] = _mm512_loadu_si512(wp + 64 * j);
+        wp += 256;
+        if (pf_todo > 0) {
+          for (int q = 0; q < pf_per_step; ++q)
+            _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), _MM_HINT_T1);
+          pf += 64 * pf_per_step, pf_todo -= pf_per_step;
+        }
+#pragma GCC unroll 4
+        for (int p = 0; p < MR; ++p) {
+          const __m512i b = _mm512_set1_epi32(load32(a[p] + 4 * g));
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], b, w[j]);
+        }
+        if (step < MR && prev_m >= 0) finish(prev_m + step, step);
       }
-#pragma GCC unroll 4
-      for (int p = 0; p < MR; ++p) {
-        const __m512i b = _mm512_set1_epi32(load32(a[p] + 4 * g));
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], b, w[j]);
-      }
-      if (g < MR && prev_m >= 0) finish(prev_m + g, g);
     }
     pf_left -= lines;
     if (prev_m >= 0)
-      for (int p = groups; p < MR; ++p) finish(prev_m + p, p);  // fewer steps than pixels
+      for (int p = step; p < MR; ++p) finish(prev_m + p, p);  // fewer steps than pixels
 #pragma GCC unroll 4
     for (int p = 0; p < MR; ++p)
 #pragma GCC unroll 4
@@ -531,10 +541,10 @@ extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* tas
     }
     const int64_t slice = (next_bytes / 64 + tiles - 1) / tiles;  // lines per tile
     int64_t left = next_bytes / 64;
-    // A plain GEMM block with the fast epilogue and a short reduction (K <= 256: its 16 KB of
-    // weights stay in L1, reused by 4 pixels instead of 6): the pipelined epilogue.
-    if (res == 0 && !T.rows && L.taps == 1 && L.groups <= 64 && L.fast_epi != kFastEpiNone &&
-        width == kBlockVnni && n + kBlockVnni <= L.K) {
+    // A block with the fast epilogue and a short reduction (at most 256 bytes per output: its
+    // 16 KB of weights stay in L1, reused by 4 pixels instead of 6): the pipelined epilogue.
+    if (res == 0 && L.taps * L.groups <= 64 && L.fast_epi != kFastEpiNone && width == kBlockVnni &&
+        n + kBlockVnni <= L.K) {
       const int64_t tiles4 = (T.m1 - T.m0 + 3) / 4;
       kPipelined[2 * L.fast_epi + (L.out_type == kS8)](L, T, n, wt, pf, (left + tiles4 - 1) / tiles4,
                                                        left);
