@@ -358,15 +358,14 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
 }
 
 // A whole block with the fast epilogue, 64 channels n..n+63 < K, in tiles of 4 pixels whose
-// epilogue is software-pipelined:
-// a tile's accumulators go to a stack buffer and the next tile's first reduction steps finish
-// them a pixel per step, so that the epilogue's instructions mix with the dot products instead of
-// stalling them at every tile's end (one thread, ResNet-50 shapes alone: 64 -> 256 with a
-// residual 71 -> 85 % of the peak, the 7x7 first convolution 76 -> 80 %, the stride-2 256 -> 512
-// projection 89 -> 94 %; no gain from K = 512 on, where the 4-pixel tiles read the weights more
-// often than 6-pixel ones). 16 accumulators + 4 weights + 1 broadcast leave
-// registers for one pixel's epilogue. The last tile's epilogue and a remainder of < 4 pixels
-// (tile<>) run at the end. Same arithmetic as tile<> with epi_fast.
+// epilogue is software-pipelined: a tile's accumulators go to a stack buffer and the next tile's
+// first reduction steps finish them a pixel per step, so that the epilogue's instructions mix
+// with the dot products instead of stalling them at every tile's end (one thread, ResNet-50
+// shapes alone: 64 -> 256 with a residual 71 -> 85 % of the peak, the 7x7 first convolution
+// 76 -> 80 %, the stride-2 256 -> 512 projection 89 -> 94 %; no gain from K = 512 on, where
+// 4-pixel tiles read the weights more often than 6-pixel ones). 16 accumulators + 4 weights +
+// 1 broadcast leave registers for one pixel's epilogue. The last tile's epilogue and a
+// remainder of < 4 pixels (tile<>) run at the end. Same arithmetic as tile<> with epi_fast.
 template <int RES, int S8OUT>
 void block_pipelined(const Layer& L, const Task& T, int n, const int8_t* wb, const int8_t* pf,
                      int64_t pf_slice, int64_t pf_left) {
@@ -535,7 +534,7 @@ extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* tas
                                : rest >= kBlockVnni     ? block_bytes
                                                         : block_bytes / 4 * ((rest + 15) / 16);
     const int8_t* pf = wb + block_bytes;
-    if (next_bytes == 0 && last && T.next_w && tiles > 2) {
+    if (next_bytes == 0 && last && L.prefetch && T.next_w && tiles > 2) {
       pf = static_cast<const int8_t*>(T.next_w);
       next_bytes = T.next_w_bytes;
     }
