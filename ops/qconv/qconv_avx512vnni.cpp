@@ -228,6 +228,28 @@ FGQ_INLINE void tap_rows(const Task& T, int64_t m, int t, int taps, const uint8_
   }
 }
 
+// One reduction step: the NB weight vectors w against the 4 input bytes at a[p] + 4 g of each
+// of the MR pixels (a broadcast and NB vpdpbusd per pixel).
+template <int MR, int NB>
+FGQ_INLINE void dot_step(__m512i (&acc)[MR][NB], const uint8_t* const (&a)[MR], int g,
+                         const __m512i (&w)[NB]) {
+#pragma GCC unroll 8
+  for (int p = 0; p < MR; ++p) {
+    const __m512i b = _mm512_set1_epi32(load32(a[p] + 4 * g));
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], b, w[j]);
+  }
+}
+
+// Up to `per_step` of the `left` cache lines at pf into L2 (the next block's weights, spread over
+// a tile's reduction steps).
+FGQ_INLINE void prefetch_step(const int8_t*& pf, int64_t& left, int per_step) {
+  if (left <= 0) return;
+  for (int q = 0; q < per_step; ++q)
+    _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), _MM_HINT_T1);
+  pf += 64 * per_step, left -= per_step;
+}
+
 // One register tile: pixels m..m+MR-1, channels n..n+16*NB-1, weights of the block at wb:
 // resident ternary masks + levels (RES 1, 32 bytes per vector) or int8. pf, pf_lines: cache
 // lines to prefetch into L2 while the tile computes (the next block's weights, a slice per
@@ -277,17 +299,8 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
         for (int j = 0; j < NB; ++j) w[j] = _mm512_loadu_si512(wp + 64 * j);
         wp += 64 * NB;
       }
-      if (pf_lines > 0) {
-        for (int q = 0; q < pf_per_step; ++q)
-          _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), _MM_HINT_T1);
-        pf += 64 * pf_per_step, pf_lines -= pf_per_step;
-      }
-#pragma GCC unroll 8
-      for (int p = 0; p < MR; ++p) {
-        const __m512i b = _mm512_set1_epi32(load32(a[p] + 4 * g));
-#pragma GCC unroll 4
-        for (int j = 0; j < NB; ++j) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], b, w[j]);
-      }
+      prefetch_step(pf, pf_lines, pf_per_step);
+      dot_step<MR, NB>(acc, a, g, w);
     }
   }
 
@@ -411,17 +424,8 @@ void block_pipelined(const Layer& L, const Task& T, int n, const int8_t* wb, con
 #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j) w[j] = _mm512_loadu_si512(wp + 64 * j);
         wp += 256;
-        if (pf_todo > 0) {
-          for (int q = 0; q < pf_per_step; ++q)
-            _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), _MM_HINT_T1);
-          pf += 64 * pf_per_step, pf_todo -= pf_per_step;
-        }
-#pragma GCC unroll 4
-        for (int p = 0; p < MR; ++p) {
-          const __m512i b = _mm512_set1_epi32(load32(a[p] + 4 * g));
-#pragma GCC unroll 4
-          for (int j = 0; j < 4; ++j) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], b, w[j]);
-        }
+        prefetch_step(pf, pf_todo, pf_per_step);
+        dot_step<MR, 4>(acc, a, g, w);
         if (step < MR && prev_m >= 0) finish(prev_m + step, step);
       }
     }
