@@ -126,7 +126,12 @@ void quantize_nchw(const float* x, int N, int C, int H, int W, float scale, int 
             else
               for (int j = 0; j < lanes; ++j) word[j] |= uint32_t(static_cast<uint8_t>(quant(xc[j]))) << (8 * c);
           }
-          std::memcpy(dst + int64_t(w) * 4, word, size_t(lanes) * 4);
+          // A constant size for a whole block: a variable one became `rep movs`, which took
+          // most of this loop's time (2/3 of its samples in a ResNet-50 run).
+          if (lanes == kLanes)
+            std::memcpy(dst + int64_t(w) * 4, word, sizeof word);
+          else
+            std::memcpy(dst + int64_t(w) * 4, word, size_t(lanes) * 4);
         }
         continue;
       }
