@@ -561,11 +561,12 @@ struct Plan {
 // pixels makes every task read all the weights of its channels, splitting channels makes every
 // task read all its input: when the weights are the bigger of the two (deep layers, small maps)
 // channels are split first.
-Plan plan_tasks(const QConvKernel& k, int64_t M, int threads) {
+Plan plan_tasks(const QConvKernel& k, int batch, int threads) {
   const QConvGeometry& g = k.p.g;
+  const int64_t M = int64_t(batch) * k.OH * k.OW;
   const int64_t m_tiles = ceil_div(M, qk::kTileRows);
   const int64_t n_blocks = ceil_div(k.layer.kpad, k.block);
-  const int64_t macs = qconv_macs(k, int(M / (int64_t(k.OH) * k.OW)));
+  const int64_t macs = qconv_macs(k, batch);
   const int64_t want =
       threads > 1 ? threads * std::clamp<int64_t>(macs / (int64_t(threads) << 25), 2, 4) : 1;
   const int64_t in_bytes = M * k.row_bytes * g.SH * g.SW;
@@ -612,7 +613,7 @@ std::pair<const void*, size_t> qconv_first_weights(const QConvKernel& k, int bat
   if (k.isa != Isa::Avx512Vnni || batch < 1 || part < 0 || part >= parts) return {nullptr, 0};
   const int threads = run_threads(k, batch);
   if (part >= threads) return {nullptr, 0};
-  const Plan pl = plan_tasks(k, int64_t(batch) * k.OH * k.OW, threads);
+  const Plan pl = plan_tasks(k, batch, threads);
   const int64_t first = int64_t(part) * pl.m_tasks * pl.n_tasks / threads;
   const int64_t block = first / pl.m_tasks * pl.n_chunk / k.block;
   const int64_t block_bytes =
@@ -671,7 +672,7 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
   }
 
   const int threads = run_threads(k, batch);
-  const Plan pl = plan_tasks(k, M, threads);
+  const Plan pl = plan_tasks(k, batch, threads);
   const int64_t tasks = pl.m_tasks * pl.n_tasks;
   const int64_t img_bytes = hw * k.row_bytes;
   const int64_t ohw = int64_t(k.OH) * k.OW;
