@@ -59,8 +59,8 @@ std::vector<Shape> infer_image_shapes(Graph& g, int max_batch, const std::vector
 }
 
 // Which buffer each value lives in: views share their input's buffer; ops that can run in place
-// take over their first input's buffer when nothing reads it (or anything else stored there)
-// later. Returns storage_of for plan_graph_memory.
+// take over that input's buffer when nothing reads it (or anything else stored there) later
+// and no other input of the node lives in it. Returns storage_of for plan_graph_memory.
 std::vector<int> choose_storage(const Graph& g, const std::vector<BufferLifetime>& life,
                                 const std::vector<const rt::OpKernelDef*>& defs) {
   const int n_nodes = static_cast<int>(g.nodes.size());
@@ -68,19 +68,30 @@ std::vector<int> choose_storage(const Graph& g, const std::vector<BufferLifetime
   for (size_t v = 0; v < storage.size(); ++v) storage[v] = static_cast<int>(v);
   std::vector<int> buffer_last(g.values.size());  // per root: last step any member is read
   for (size_t v = 0; v < buffer_last.size(); ++v) buffer_last[v] = life[v].last;
+  // Float tensors of one size are laid out alike; integer ones (NHWC, padded channels) need
+  // the same shape, and u8 and s8 are stored byte for byte the same way.
+  auto same_layout = [&](int x, int y) {
+    const DType a = g.values[x].dtype, b = g.values[y].dtype;
+    if (a == DType::F32 || b == DType::F32) return a == b && numel(g.values[x].shape) == numel(g.values[y].shape);
+    const bool bytes = (a == DType::U8 || a == DType::S8) && (b == DType::U8 || b == DType::S8);
+    return (a == b || bytes) && g.values[x].shape == g.values[y].shape;
+  };
 
   for (int i = 0; i < n_nodes; ++i) {
     const Node& n = g.nodes[i];
-    if (n.inputs.empty() || n.inputs[0] < 0 || n.outputs.size() != 1) continue;
-    const int x = n.inputs[0], y = n.outputs[0];
+    const rt::OpKernelDef& d = *defs[i];
+    const int k = d.view ? 0 : d.in_place ? d.in_place_input : -1;
+    if (k < 0 || k >= int(n.inputs.size()) || n.inputs[k] < 0 || n.outputs.size() != 1) continue;
+    const int x = n.inputs[k], y = n.outputs[0];
     if (g.values[x].is_const()) continue;
     const int root = storage[x];
-    const bool view = defs[i]->view;
-    // buffer_last <= i also excludes graph outputs, which are read "at" step n_nodes.
-    const bool in_place = defs[i]->in_place && buffer_last[root] <= i &&
-                          g.values[x].dtype == g.values[y].dtype &&
-                          numel(g.values[x].shape) == numel(g.values[y].shape);
-    if (!view && !in_place) continue;
+    if (!d.view) {
+      // buffer_last <= i also excludes graph outputs, which are read "at" step n_nodes.
+      bool ok = buffer_last[root] <= i && same_layout(x, y);
+      for (size_t j = 0; j < n.inputs.size() && ok; ++j)
+        ok = int(j) == k || n.inputs[j] < 0 || storage[n.inputs[j]] != root;
+      if (!ok) continue;
+    }
     storage[y] = root;
     buffer_last[root] = std::max(buffer_last[root], life[y].last);
   }

@@ -100,7 +100,8 @@ struct OpKernelDef {
   std::vector<DType> input_types;  // element types of input 0 this entry takes
   std::function<Compiled(const NodeView&)> compile;
   bool view = false;      // the output is the input reinterpreted: may share its storage
-  bool in_place = false;  // stays correct when the output buffer is the input's
+  bool in_place = false;  // stays correct when the output buffer is input in_place_input's
+  int in_place_input = 0;
 };
 
 class OpRegistry {

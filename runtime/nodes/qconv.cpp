@@ -115,6 +115,10 @@ Compiled compile_qconv(const NodeView& nv) {
 
 }  // namespace
 
-void register_qconv(OpRegistry& r) { r.add({"QConv", {DType::U8, DType::U4}, compile_qconv}); }
+// The output may take over the residual's buffer: every kernel path reads a pixel's residual
+// channels before it stores the same output channels, and no other pixel reads them.
+void register_qconv(OpRegistry& r) {
+  r.add({"QConv", {DType::U8, DType::U4}, compile_qconv, false, true, 5});
+}
 
 }  // namespace fgq::rt

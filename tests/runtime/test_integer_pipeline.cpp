@@ -143,6 +143,42 @@ TEST_CASE("integer pipeline: a saved integer model reloads and computes the same
   CHECK(bytes.size() < test::mini_resnet_model().bytes().size() / 2);
 }
 
+TEST_CASE("integer pipeline: a conv writes over its residual when nothing reads it later, same bits") {
+  IsaGuard guard;
+  for (int bits : {8, 4}) {
+    INFO(bits << "-bit activations");
+    const Graph g = make_run_graph(quantized_mini_resnet(bits), RunMode::Integer).graph;
+    // The same network with every residual also a graph output: alive to the end, never reused.
+    Graph kept = g;
+    std::vector<std::pair<int, int>> res_out;  // (residual, output) of each conv with one
+    int same_layout = 0;  // u8 or s8 into u8 or s8 (byte for byte); a u4 one differs from u8
+    for (const Node& n : g.nodes)
+      if (n.op == "QConv" && n.inputs.size() > 5 && n.inputs[5] >= 0) {
+        res_out.emplace_back(n.inputs[5], n.outputs[0]);
+        kept.outputs.push_back(n.inputs[5]);
+        const DType r = g.values[n.inputs[5]].dtype, y = g.values[n.outputs[0]].dtype;
+        same_layout += r != DType::U4 && y != DType::U4;
+      }
+    REQUIRE(res_out.size() == 2);  // the mini ResNet's residual blocks
+    CHECK(same_layout == (bits == 8 ? 2 : 0));  // 4-bit: s8 -> u4 and u4 -> u8
+    const auto x = images(3, 21);
+    for (ops::Isa isa : ops::supported_isas()) {
+      INFO("isa " << ops::isa_name(isa));
+      ops::set_forced_isa(ops::isa_name(isa));
+      Executor shared(g, 3), apart(kept, 3);
+      int in_place = 0;
+      for (auto [res, out] : res_out) {
+        in_place += shared.value_data(out) == shared.value_data(res);
+        CHECK(apart.value_data(out) != apart.value_data(res));
+      }
+      CHECK(in_place == same_layout);
+      shared.run(x.data(), 3);
+      apart.run(x.data(), 3);
+      CHECK(std::equal(shared.output(0), shared.output(0) + 30, apart.output(0)));
+    }
+  }
+}
+
 TEST_CASE("integer pipeline: unfolded ternary scales stay on float kernels, still consistent") {
   const Graph sim = quantized_mini_resnet(8, /*fold_levels=*/0);
   const RunGraph r = make_run_graph(sim, RunMode::Integer);
