@@ -40,7 +40,9 @@ class Executor {
   void set_observer(Observer obs);
 
   // Where activation value v (an id of graph()) is stored: float NCHW, or integer NHWC with
-  // padded channels (ops/qtypes.h); null for values nobody computes. Valid until the next run().
+  // padded channels (ops/qtypes.h); null for values nobody computes and for the graph input
+  // when its readers take it from the caller's buffer (an integer network's input
+  // quantization). Valid until the next run().
   const uint8_t* value_data(int v) const;
 
   const Graph& graph() const;

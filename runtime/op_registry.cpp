@@ -51,6 +51,10 @@ const uint8_t* NodeView::act_in(int v, const char* role) const {
   return b_.act[v];
 }
 
+const float* const* NodeView::caller_input(int v) const {
+  return b_.input && v >= 0 && b_.g.inputs.size() == 1 && v == b_.g.inputs[0] ? b_.input : nullptr;
+}
+
 const float* NodeView::f32_in(int v, const char* role) const {
   const uint8_t* p = act_in(v, role);
   if (dtype(v) != DType::F32)

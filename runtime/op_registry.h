@@ -45,6 +45,9 @@ struct Bindings {
   const std::vector<Shape>& shape1;
   int max_batch = 1;
   KernelCache* cache = nullptr;  // null: nothing shared
+  // Set when the nodes reading the graph input read it from the caller's buffer (no arena
+  // copy): *input is that buffer during a run.
+  const float* const* input = nullptr;
 };
 
 // Parsing context for one node: input lookup and errors that name the node.
@@ -67,6 +70,9 @@ class NodeView {
   // An activation input (arena address); `role` names it in errors.
   const uint8_t* act_in(int v, const char* role) const;
   const float* f32_in(int v, const char* role) const;  // ... which must be float
+  // For the graph input when the executor leaves it in the caller's buffer (the op's
+  // OpKernelDef::reads_caller_input): where that buffer's address is during a run; else null.
+  const float* const* caller_input(int v) const;
   uint8_t* act_out() const { return b_.act[out()]; }
   float* f32_out() const;
   const Shape& shape1(int v) const { return b_.shape1[v]; }
@@ -102,6 +108,9 @@ struct OpKernelDef {
   bool view = false;      // the output is the input reinterpreted: may share its storage
   bool in_place = false;  // stays correct when the output buffer is input in_place_input's
   int in_place_input = 0;
+  // Reads the graph input through NodeView::caller_input when that is set: when every reader
+  // of the graph input does, the executor does not copy the caller's input into its arena.
+  bool reads_caller_input = false;
 };
 
 class OpRegistry {

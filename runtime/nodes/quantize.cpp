@@ -17,13 +17,17 @@ void dims4(const NodeView& nv, int v, int& C, int& H, int& W) {
 Compiled compile_quantize(const NodeView& nv) {
   int C, H, W;
   dims4(nv, nv.in(0), C, H, W);
-  const float* x = nv.f32_in(nv.in(0), "input");
+  // The image straight from the caller's buffer when the executor lets it (no arena copy).
+  const float* const* caller = nv.caller_input(nv.in(0));
+  const float* x = caller ? nullptr : nv.f32_in(nv.in(0), "input");
   const ops::QType t = qtype_of(nv, nv.out());
   const float scale = nv.attrs().f("scale", 0);
   const int zero = int(nv.attrs().i("zero_point", 0));
   const int qmin = int(nv.attrs().i("qmin", 0)), qmax = int(nv.attrs().i("qmax", 0));
   uint8_t* y = nv.act_out();
-  return {[=](int batch, void*) { ops::quantize_nchw(x, batch, C, H, W, scale, zero, qmin, qmax, t, y); }};
+  return {[=](int batch, void*) {
+    ops::quantize_nchw(caller ? *caller : x, batch, C, H, W, scale, zero, qmin, qmax, t, y);
+  }};
 }
 
 Compiled compile_dequantize(const NodeView& nv) {
@@ -40,7 +44,9 @@ Compiled compile_dequantize(const NodeView& nv) {
 }  // namespace
 
 void register_quantize(OpRegistry& r) {
-  r.add({"Quantize", {DType::F32}, compile_quantize});
+  OpKernelDef quantize{"Quantize", {DType::F32}, compile_quantize};
+  quantize.reads_caller_input = true;
+  r.add(quantize);
   r.add({"Dequantize", {DType::U8, DType::S8, DType::U4}, compile_dequantize});
 }
 

@@ -301,3 +301,28 @@ TEST_CASE("integer pipeline: a ternary Gemm over a flattened [C,H,W] tensor (Ale
     CHECK(run(r.graph, x, kImages) == want);
   }
 }
+
+TEST_CASE("integer pipeline: the input quantization reads the caller's buffer, no arena copy") {
+  const Graph g = make_run_graph(quantized_mini_resnet(8), RunMode::Integer).graph;
+  const int input = g.inputs[0];
+  Executor ex(g, 2);
+  CHECK(ex.value_data(input) == nullptr);
+  // The same network with its input also an output must keep a copy: a bigger arena.
+  Graph kept = g;
+  kept.outputs.push_back(input);
+  Executor copy(kept, 2);
+  REQUIRE(copy.value_data(input) != nullptr);
+  CHECK(copy.arena_bytes() > ex.arena_bytes());
+  // Each run reads the buffer it is given, not the first one it saw.
+  const auto a = images(2, 31), b = images(2, 32);
+  ex.run(a.data(), 2);
+  const std::vector<float> ya(ex.output(0), ex.output(0) + 20);
+  ex.run(b.data(), 2);
+  const std::vector<float> yb(ex.output(0), ex.output(0) + 20);
+  CHECK(ya != yb);
+  CHECK(ya == run(g, a, 2));
+  CHECK(yb == run(g, b, 2));
+  copy.run(b.data(), 2);
+  CHECK(std::equal(yb.begin(), yb.end(), copy.output(0)));
+  CHECK_THROWS_WITH(ex.run(nullptr, 1), Catch::Contains("null input"));
+}
