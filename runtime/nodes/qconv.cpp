@@ -118,7 +118,10 @@ Compiled compile_qconv(const NodeView& nv) {
 // The output may take over the residual's buffer: every kernel path reads a pixel's residual
 // channels before it stores the same output channels, and no other pixel reads them.
 void register_qconv(OpRegistry& r) {
-  r.add({"QConv", {DType::U8, DType::U4}, compile_qconv, false, true, 5});
+  OpKernelDef qconv{"QConv", {DType::U8, DType::U4}, compile_qconv};
+  qconv.in_place = true;
+  qconv.in_place_input = 5;  // the residual
+  r.add(qconv);
 }
 
 }  // namespace fgq::rt
