@@ -19,10 +19,6 @@ namespace {
 
 constexpr size_t kArenaAlign = 64;
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
 // Large arenas (calibration runs a whole batch of 200 images: gigabytes) on 2 MiB pages: with
 // 4 KiB pages first touch costs more than the convolutions that write them.
 uint8_t* allocate_arena(size_t bytes) {
@@ -105,6 +101,9 @@ struct Executor::Impl {
   int max_batch = 0;
   int input = -1;
   std::vector<Shape> shape1;  // per value, at batch 1
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
   std::unique_ptr<uint8_t, FreeDeleter> arena, scratch;
   size_t arena_bytes = 0, scratch_bytes = 0;
   std::vector<uint8_t*> act;  // per activation value: its arena address

@@ -20,9 +20,10 @@
 #include "ops/conv2d.h"
 #include "ops/conv2d_paths.h"
 #include "support/test_util.h"
-#include "tests/ops/conv_test_shapes.h"
+#include "tests/ops/op_test_util.h"
 
 using fgq::ops::Conv2dShape;
+using fgq::test::conv_shape;
 using fgq::test::random_floats;
 
 namespace {
@@ -108,10 +109,6 @@ void check_all_paths(const BatchCase& c, uint32_t seed) {
   }
 }
 
-Conv2dShape shape(int C, int H, int W, int K, int k, int stride, int pad) {
-  return fgq::test::conv_shape(C, H, W, K, k, stride, pad);
-}
-
 BatchCase bcase(Conv2dShape s, int batch, bool bias = true, bool residual = false,
                 bool relu = false) {
   BatchCase c;
@@ -124,17 +121,17 @@ BatchCase bcase(Conv2dShape s, int batch, bool bias = true, bool residual = fals
 TEST_CASE("conv2d batch: register blocks spanning several images") {
   uint32_t seed = 500;
   // N = 9 positions: one 32-wide block holds parts of 4-5 images.
-  check_all_paths(bcase(shape(5, 3, 3, 7, 3, 1, 1), 11, true, true, true), seed += 7);
+  check_all_paths(bcase(conv_shape(5, 3, 3, 7, 3, 1, 1), 11, true, true, true), seed += 7);
   // N = 1 (1x1 output): 32 images per block; 1x1 direct path on one-pixel images.
-  check_all_paths(bcase(shape(6, 1, 1, 3, 1, 1, 0), 40, true, true, false), seed += 7);
+  check_all_paths(bcase(conv_shape(6, 1, 1, 3, 1, 1, 0), 40, true, true, false), seed += 7);
   // N = 49 (ResNet's 7x7 stage): blocks straddle image edges at every offset.
-  check_all_paths(bcase(shape(40, 7, 7, 20, 3, 1, 1), 5, true, true, true), seed += 7);
-  check_all_paths(bcase(shape(33, 7, 7, 17, 1, 1, 0), 3, false, false, true), seed += 7);
+  check_all_paths(bcase(conv_shape(40, 7, 7, 20, 3, 1, 1), 5, true, true, true), seed += 7);
+  check_all_paths(bcase(conv_shape(33, 7, 7, 17, 1, 1, 0), 3, false, false, true), seed += 7);
   // K from 1 to 9: partial blocks of 8 output channels.
   for (int K : {1, 2, 7, 8, 9})
-    check_all_paths(bcase(shape(3, 5, 6, K, 3, 1, 1), 2, K % 2 == 1, K > 4, true), seed += 7);
+    check_all_paths(bcase(conv_shape(3, 5, 6, K, 3, 1, 1), 2, K % 2 == 1, K > 4, true), seed += 7);
   // A single image goes through the same kernels.
-  check_all_paths(bcase(shape(17, 13, 11, 9, 3, 1, 1), 1, true, true, true), seed += 7);
+  check_all_paths(bcase(conv_shape(17, 13, 11, 9, 3, 1, 1), 1, true, true, true), seed += 7);
 }
 
 TEST_CASE("conv2d batch: strided, padded and dilated lowering") {
@@ -143,23 +140,23 @@ TEST_CASE("conv2d batch: strided, padded and dilated lowering") {
     for (int k : {1, 3, 5})
       for (int pad : {0, 1, 2}) {
         if (pad >= k && k > 1) continue;
-        check_all_paths(bcase(shape(4, 13, 11, 6, k, stride, pad), 3, true, pad == 1, k == 3),
+        check_all_paths(bcase(conv_shape(4, 13, 11, 6, k, stride, pad), 3, true, pad == 1, k == 3),
                         seed += 3);
       }
   // Rows longer than 32 output positions, with padding on both ends (two halves per row).
-  check_all_paths(bcase(shape(3, 9, 75, 5, 3, 1, 1), 2, true, true, true), seed += 3);
-  check_all_paths(bcase(shape(3, 9, 150, 5, 3, 2, 1), 2, true, false, true), seed += 3);
+  check_all_paths(bcase(conv_shape(3, 9, 75, 5, 3, 1, 1), 2, true, true, true), seed += 3);
+  check_all_paths(bcase(conv_shape(3, 9, 150, 5, 3, 2, 1), 2, true, false, true), seed += 3);
   // Asymmetric pads, rectangular kernel, dilation.
-  Conv2dShape s = shape(5, 13, 11, 7, 3, 1, 0);
+  Conv2dShape s = conv_shape(5, 13, 11, 7, 3, 1, 0);
   s.PT = 2, s.PL = 0, s.PB = 1, s.PR = 3, s.KW = 5, s.SH = 2;
   check_all_paths(bcase(s, 3, true, true, false), seed += 3);
-  s = shape(3, 13, 13, 4, 3, 1, 2);
+  s = conv_shape(3, 13, 13, 4, 3, 1, 2);
   s.DH = s.DW = 2;
   check_all_paths(bcase(s, 2, true, false, true), seed += 3);
   s.DH = 3, s.DW = 1, s.SH = 2, s.SW = 2, s.PT = 0, s.PB = 4;
   check_all_paths(bcase(s, 2, true, true, true), seed += 3);
   // Padding wider than the kernel's reach: whole padding rows and columns.
-  s = shape(2, 5, 4, 3, 3, 2, 0);
+  s = conv_shape(2, 5, 4, 3, 3, 2, 0);
   s.PT = 4, s.PL = 5, s.PB = 3, s.PR = 4;
   check_all_paths(bcase(s, 3, true, false, false), seed += 3);
 }
@@ -167,20 +164,20 @@ TEST_CASE("conv2d batch: strided, padded and dilated lowering") {
 TEST_CASE("conv2d batch: depth cut into chunks of whole channels") {
   uint32_t seed = 700;
   // 3x3: 56 channels per chunk, 130 = 44 + 44 + 42. 1x1: 1100 channels = 367 + 367 + 366.
-  check_all_paths(bcase(shape(130, 6, 5, 12, 3, 1, 1), 3, true, true, true), seed += 5);
-  check_all_paths(bcase(shape(1100, 4, 4, 10, 1, 1, 0), 2, true, true, false), seed += 5);
+  check_all_paths(bcase(conv_shape(130, 6, 5, 12, 3, 1, 1), 3, true, true, true), seed += 5);
+  check_all_paths(bcase(conv_shape(1100, 4, 4, 10, 1, 1, 0), 2, true, true, false), seed += 5);
   // 7x7 taps: 10 channels per chunk.
-  check_all_paths(bcase(shape(23, 9, 9, 8, 7, 2, 3), 2, true, false, true), seed += 5);
+  check_all_paths(bcase(conv_shape(23, 9, 9, 8, 7, 2, 3), 2, true, false, true), seed += 5);
   // A kernel with more taps than a chunk's depth: one channel per chunk.
-  check_all_paths(bcase(shape(3, 25, 25, 4, 23, 1, 0), 2, true, false, false), seed += 5);
+  check_all_paths(bcase(conv_shape(3, 25, 25, 4, 23, 1, 0), 2, true, false, false), seed += 5);
 }
 
 TEST_CASE("conv2d batch: images with gaps between them (one group of a grouped conv)") {
-  BatchCase c = bcase(shape(6, 7, 9, 10, 3, 1, 1), 3, true, true, true);
+  BatchCase c = bcase(conv_shape(6, 7, 9, 10, 3, 1, 1), 3, true, true, true);
   c.x_pad = 6 * 7 * 9 * 2 + 5;  // the other groups' channels, plus an odd offset
   c.y_pad = 10 * 7 * 9 + 3;
   check_all_paths(c, 800);
-  c.s = shape(6, 7, 9, 4, 1, 1, 0);  // direct path
+  c.s = conv_shape(6, 7, 9, 4, 1, 1, 0);  // direct path
   c.y_pad = 7;
   check_all_paths(c, 801);
 }
@@ -191,11 +188,11 @@ TEST_CASE("conv2d batch: task splits on 1-4 threads (wide, deep, shared panels)"
   // (each task lowers its own).
   tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 4);
   const BatchCase cases[] = {
-      bcase(shape(16, 30, 31, 24, 3, 1, 1), 3, true, true, true),
-      bcase(shape(64, 7, 7, 136, 3, 1, 1), 2, true, true, true),
-      bcase(shape(600, 4, 4, 72, 1, 1, 0), 3, true, false, true),
-      bcase(shape(129, 6, 6, 70, 3, 2, 1), 4, false, true, false),
-      bcase(shape(131100, 1, 1, 40, 1, 1, 0), 2, true, true, true),
+      bcase(conv_shape(16, 30, 31, 24, 3, 1, 1), 3, true, true, true),
+      bcase(conv_shape(64, 7, 7, 136, 3, 1, 1), 2, true, true, true),
+      bcase(conv_shape(600, 4, 4, 72, 1, 1, 0), 3, true, false, true),
+      bcase(conv_shape(129, 6, 6, 70, 3, 2, 1), 4, false, true, false),
+      bcase(conv_shape(131100, 1, 1, 40, 1, 1, 0), 2, true, true, true),
   };
   for (int threads : {1, 2, 3, 4}) {
     tbb::task_arena arena(threads);
@@ -217,9 +214,9 @@ TEST_CASE("conv2d batch: concurrent calls (nested in TBB tasks) keep their panel
   // Deep layers lower into a buffer of the calling thread that the call's tasks share: calls
   // running at once from TBB tasks, as the executor's grouped convs do, must not mix them up.
   tbb::global_control allow(tbb::global_control::max_allowed_parallelism, 4);
-  const BatchCase deep = bcase(shape(64, 7, 7, 136, 3, 1, 1), 2, true, true, true);
-  const BatchCase deep2 = bcase(shape(129, 6, 6, 70, 3, 2, 1), 4, false, true, false);
-  const BatchCase wide = bcase(shape(16, 30, 31, 24, 3, 1, 1), 3, true, true, true);
+  const BatchCase deep = bcase(conv_shape(64, 7, 7, 136, 3, 1, 1), 2, true, true, true);
+  const BatchCase deep2 = bcase(conv_shape(129, 6, 6, 70, 3, 2, 1), 4, false, true, false);
+  const BatchCase wide = bcase(conv_shape(16, 30, 31, 24, 3, 1, 1), 3, true, true, true);
   double ratio[6];
   tbb::task_arena arena(3);
   arena.execute([&] {
@@ -261,12 +258,12 @@ TEST_CASE("conv2d batch: nothing is read past the input, weights or residual") {
   // Masked loads may start before a row, but must not touch memory past the buffers' ends;
   // a guard page right after each buffer turns an over-read into a crash.
   uint32_t seed = 1000;
-  for (const auto& [s, batch] : {std::pair{shape(5, 9, 13, 9, 3, 1, 1), 3},      // masked loads
-                                 std::pair{shape(5, 9, 13, 9, 3, 2, 1), 3},      // stride 2
-                                 std::pair{shape(6, 9, 31, 7, 1, 2, 0), 2},      // 1x1 stride 2
-                                 std::pair{shape(5, 9, 13, 9, 1, 1, 0), 3},      // 1x1 direct
-                                 std::pair{shape(4, 10, 11, 3, 3, 3, 0), 2},     // gathers
-                                 std::pair{shape(40, 7, 7, 70, 3, 1, 1), 2}}) {  // deep
+  for (const auto& [s, batch] : {std::pair{conv_shape(5, 9, 13, 9, 3, 1, 1), 3},      // masked loads
+                                 std::pair{conv_shape(5, 9, 13, 9, 3, 2, 1), 3},      // stride 2
+                                 std::pair{conv_shape(6, 9, 31, 7, 1, 2, 0), 2},      // 1x1 stride 2
+                                 std::pair{conv_shape(5, 9, 13, 9, 1, 1, 0), 3},      // 1x1 direct
+                                 std::pair{conv_shape(4, 10, 11, 3, 3, 3, 0), 2},     // gathers
+                                 std::pair{conv_shape(40, 7, 7, 70, 3, 1, 1), 2}}) {  // deep
     INFO(describe(bcase(s, batch)));
     const long xi = long(s.C) * s.H * s.W, yi = long(s.K) * s.OH() * s.OW();
     GuardedFloats x(size_t(xi * batch)), w(size_t(s.K) * s.C * s.KH * s.KW), r(size_t(yi * batch));
@@ -293,7 +290,7 @@ TEST_CASE("conv2d batch: nothing is read past the input, weights or residual") {
 TEST_CASE("conv2d batch: batch results equal one call per image, bit for bit") {
   // Every output is one dot product over the same chunks in the same order, wherever its column
   // lands in a register block: batching must not change a single bit.
-  const Conv2dShape s = shape(20, 7, 7, 16, 3, 1, 1);
+  const Conv2dShape s = conv_shape(20, 7, 7, 16, 3, 1, 1);
   const int batch = 5;
   const long xi = 20L * 49, yi = 16L * 49;
   const auto x = random_floats(size_t(xi * batch), 31);
@@ -310,7 +307,7 @@ TEST_CASE("conv2d batch: batch results equal one call per image, bit for bit") {
 
 TEST_CASE("conv2d batch: batch below 1 is rejected") {
   std::vector<float> buf(100, 0.f);
-  CHECK_THROWS_AS(fgq::ops::conv2d_f32_batch(shape(1, 3, 3, 1, 1, 1, 0), 0, buf.data(), 9,
+  CHECK_THROWS_AS(fgq::ops::conv2d_f32_batch(conv_shape(1, 3, 3, 1, 1, 1, 0), 0, buf.data(), 9,
                                              buf.data(), nullptr, nullptr, false, buf.data(), 9),
                   fgq::Error);
 }

@@ -12,9 +12,10 @@
 #include "fgq/error.h"
 #include "ops/conv2d.h"
 #include "support/test_util.h"
-#include "tests/ops/conv_test_shapes.h"
+#include "tests/ops/op_test_util.h"
 
 using fgq::ops::Conv2dShape;
+using fgq::test::conv_shape;
 using fgq::test::random_floats;
 
 namespace {
@@ -60,17 +61,13 @@ void check_against_naive(const ConvCase& c, uint32_t seed) {
   CHECK(error_ratio(c, seed) <= 1.0);
 }
 
-Conv2dShape shape(int C, int H, int W, int K, int k, int stride, int pad) {
-  return fgq::test::conv_shape(C, H, W, K, k, stride, pad);
-}
-
 }  // namespace
 
 TEST_CASE("conv2d: output size follows the ONNX formula") {
-  Conv2dShape s = shape(3, 224, 224, 64, 7, 2, 3);
+  Conv2dShape s = conv_shape(3, 224, 224, 64, 7, 2, 3);
   CHECK(s.OH() == 112);
   CHECK(s.OW() == 112);
-  s = shape(1, 7, 9, 1, 3, 1, 0);
+  s = conv_shape(1, 7, 9, 1, 3, 1, 0);
   s.DH = 2, s.DW = 3;  // effective kernel 5 x 7
   CHECK(s.OH() == 3);
   CHECK(s.OW() == 3);
@@ -85,7 +82,7 @@ TEST_CASE("conv2d: small odd shapes match the naive loop") {
           const int pad = k / 2;
           if (H + 2 * pad < k) continue;
           for (int flags = 0; flags < 8; ++flags) {
-            ConvCase c{shape(C, H, H + 2, 5 + C % 4, k, stride, pad), bool(flags & 1),
+            ConvCase c{conv_shape(C, H, H + 2, 5 + C % 4, k, stride, pad), bool(flags & 1),
                        bool(flags & 2), bool(flags & 4)};
             check_against_naive(c, seed += 7);
           }
@@ -96,25 +93,25 @@ TEST_CASE("conv2d: 1x1 convolutions (direct GEMM, strided gather, padded)") {
   uint32_t seed = 100;
   for (int stride : {1, 2, 3})
     for (int pad : {0, 1}) {
-      check_against_naive({shape(17, 13, 11, 9, 1, stride, pad), true, true, true}, seed += 5);
-      check_against_naive({shape(64, 30, 30, 48, 1, stride, pad), true, false, false}, seed += 5);
+      check_against_naive({conv_shape(17, 13, 11, 9, 1, stride, pad), true, true, true}, seed += 5);
+      check_against_naive({conv_shape(64, 30, 30, 48, 1, stride, pad), true, false, false}, seed += 5);
     }
 }
 
 TEST_CASE("conv2d: asymmetric padding, rectangular kernels and strides, dilation") {
-  Conv2dShape s = shape(5, 13, 11, 7, 3, 1, 0);
+  Conv2dShape s = conv_shape(5, 13, 11, 7, 3, 1, 0);
   s.PT = 2, s.PL = 0, s.PB = 1, s.PR = 3;
   check_against_naive({s, true, true, false}, 1);
   s.KH = 3, s.KW = 5, s.SH = 2, s.SW = 1;
   check_against_naive({s, false, false, true}, 2);
-  s = shape(3, 13, 13, 4, 3, 1, 2);
+  s = conv_shape(3, 13, 13, 4, 3, 1, 2);
   s.DH = s.DW = 2;  // dilated 3x3 with "same" padding
   CHECK(s.OH() == 13);
   check_against_naive({s, true, false, true}, 3);
   s.DH = 3, s.DW = 1, s.SH = 2, s.PT = 0, s.PB = 4;
   check_against_naive({s, true, true, true}, 4);
   // Padding larger than the kernel reach: whole rows and columns of zeros in the im2col matrix.
-  s = shape(2, 5, 4, 3, 3, 2, 0);
+  s = conv_shape(2, 5, 4, 3, 3, 2, 0);
   s.PT = 4, s.PL = 5, s.PB = 3, s.PR = 4;
   check_against_naive({s, true, false, false}, 5);
 }
@@ -128,19 +125,19 @@ TEST_CASE("conv2d: layers large enough to be split into tiles across threads") {
     INFO(threads << " threads");
     tbb::task_arena arena(threads);
     arena.execute([&] {
-      check_against_naive({shape(64, 40, 37, 40, 3, 1, 1), true, true, true}, 11);
-      check_against_naive({shape(300, 7, 7, 100, 3, 1, 1), true, false, true}, 12);
-      check_against_naive({shape(96, 29, 31, 70, 1, 1, 0), false, true, true}, 13);
-      check_against_naive({shape(3, 64, 61, 16, 7, 2, 3), true, false, true}, 14);
-      check_against_naive({shape(128, 28, 28, 64, 3, 2, 1), true, false, false}, 15);
-      check_against_naive({shape(512, 14, 14, 200, 1, 2, 0), true, true, false}, 16);
+      check_against_naive({conv_shape(64, 40, 37, 40, 3, 1, 1), true, true, true}, 11);
+      check_against_naive({conv_shape(300, 7, 7, 100, 3, 1, 1), true, false, true}, 12);
+      check_against_naive({conv_shape(96, 29, 31, 70, 1, 1, 0), false, true, true}, 13);
+      check_against_naive({conv_shape(3, 64, 61, 16, 7, 2, 3), true, false, true}, 14);
+      check_against_naive({conv_shape(128, 28, 28, 64, 3, 2, 1), true, false, false}, 15);
+      check_against_naive({conv_shape(512, 14, 14, 200, 1, 2, 0), true, true, false}, 16);
     });
   }
 }
 
 TEST_CASE("conv2d: concurrent calls use separate scratch") {
-  const ConvCase a{shape(64, 40, 37, 40, 3, 1, 1), true, false, true};
-  const ConvCase b{shape(30, 21, 19, 50, 5, 2, 2), false, true, false};
+  const ConvCase a{conv_shape(64, 40, 37, 40, 3, 1, 1), true, false, true};
+  const ConvCase b{conv_shape(30, 21, 19, 50, 5, 2, 2), false, true, false};
   double ratio[4];
   tbb::parallel_invoke([&] { ratio[0] = error_ratio(a, 21); }, [&] { ratio[1] = error_ratio(b, 22); },
                        [&] { ratio[2] = error_ratio(a, 23); }, [&] { ratio[3] = error_ratio(b, 24); });
@@ -149,11 +146,11 @@ TEST_CASE("conv2d: concurrent calls use separate scratch") {
 
 TEST_CASE("conv2d: invalid shapes are rejected with fgq::Error") {
   std::vector<float> buf(1000, 0.f);
-  Conv2dShape s = shape(1, 2, 2, 1, 3, 1, 0);  // kernel larger than the input
+  Conv2dShape s = conv_shape(1, 2, 2, 1, 3, 1, 0);  // kernel larger than the input
   CHECK_THROWS_AS(fgq::ops::conv2d_f32(s, buf.data(), buf.data(), nullptr, nullptr, false,
                                        buf.data()),
                   fgq::Error);
-  s = shape(1, 5, 5, 1, 3, 0, 0);  // zero stride
+  s = conv_shape(1, 5, 5, 1, 3, 0, 0);  // zero stride
   CHECK_THROWS_WITH(fgq::ops::conv2d_f32_naive(s, buf.data(), buf.data(), nullptr, nullptr,
                                                false, buf.data()),
                     Catch::Contains("conv2d"));

@@ -7,20 +7,13 @@
 #include "fgq/error.h"
 #include "ops/pool.h"
 #include "support/test_util.h"
+#include "tests/ops/op_test_util.h"
 
 using fgq::ops::Pool2dShape;
+using fgq::test::pool_shape;
 using fgq::test::random_floats;
 
 namespace {
-
-Pool2dShape pool(int C, int H, int W, int k, int stride, int pad, bool ceil_mode = false,
-                 bool include_pad = false) {
-  Pool2dShape s;
-  s.C = C, s.H = H, s.W = W, s.KH = s.KW = k, s.SH = s.SW = stride;
-  s.PT = s.PL = s.PB = s.PR = pad;
-  s.ceil_mode = ceil_mode, s.count_include_pad = include_pad;
-  return s;
-}
 
 // Reference on an explicitly padded image: windows are counted by the ONNX rule (a window exists
 // while it starts inside the input or the left padding), clipped to the padded image.
@@ -82,14 +75,14 @@ void check_pool(const Pool2dShape& s, uint32_t seed) {
 }  // namespace
 
 TEST_CASE("pool: output size with and without ceil_mode") {
-  CHECK(pool(1, 112, 112, 3, 2, 1).OH() == 56);           // ResNet stem max pool
-  CHECK(pool(1, 4, 4, 3, 2, 0).OH() == 1);
-  CHECK(pool(1, 4, 4, 3, 2, 0, true).OH() == 2);           // ONNX MaxPool ceil_mode example
-  CHECK(pool(1, 5, 5, 2, 2, 0, true).OH() == 3);
+  CHECK(pool_shape(1, 112, 112, 3, 2, 1).OH() == 56);           // ResNet stem max pool
+  CHECK(pool_shape(1, 4, 4, 3, 2, 0).OH() == 1);
+  CHECK(pool_shape(1, 4, 4, 3, 2, 0, true).OH() == 2);           // ONNX MaxPool ceil_mode example
+  CHECK(pool_shape(1, 5, 5, 2, 2, 0, true).OH() == 3);
   // ceil would give 3, but the third window would start in the bottom padding: dropped.
-  CHECK(pool(1, 3, 3, 2, 2, 1, true).OH() == 2);
-  CHECK(pool(1, 3, 3, 2, 2, 1, false).OH() == 2);
-  CHECK_THROWS_AS(pool(1, 2, 2, 5, 1, 0).OH(), fgq::Error);
+  CHECK(pool_shape(1, 3, 3, 2, 2, 1, true).OH() == 2);
+  CHECK(pool_shape(1, 3, 3, 2, 2, 1, false).OH() == 2);
+  CHECK_THROWS_AS(pool_shape(1, 2, 2, 5, 1, 0).OH(), fgq::Error);
 }
 
 TEST_CASE("pool: max and average match the padded-image reference") {
@@ -100,31 +93,31 @@ TEST_CASE("pool: max and average match the padded-image reference") {
         for (int pad : {0, 1})
           for (int mode = 0; mode < 4; ++mode) {
             if (pad >= k || H + 2 * pad < k) continue;
-            check_pool(pool(3, H, H + 1, k, stride, pad, mode & 1, mode & 2), seed++);
+            check_pool(pool_shape(3, H, H + 1, k, stride, pad, mode & 1, mode & 2), seed++);
           }
-  Pool2dShape s = pool(2, 9, 8, 3, 2, 0, true, true);
+  Pool2dShape s = pool_shape(2, 9, 8, 3, 2, 0, true, true);
   s.PT = 2, s.PL = 0, s.PB = 1, s.PR = 2;  // asymmetric
   s.KW = 2, s.SW = 3;
   check_pool(s, 99);
   // Big enough to be split over channels across threads (ResNet stem-like, odd size, ceil).
-  check_pool(pool(64, 57, 58, 3, 2, 1, true, true), 100);
+  check_pool(pool_shape(64, 57, 58, 3, 2, 1, true, true), 100);
 }
 
 TEST_CASE("pool: count_include_pad changes the border divisor only") {
   const std::vector<float> ones(9, 1.f);
   std::vector<float> y(9);
-  fgq::ops::avgpool2d_f32(pool(1, 3, 3, 3, 1, 1, false, true), ones.data(), y.data());
+  fgq::ops::avgpool2d_f32(pool_shape(1, 3, 3, 3, 1, 1, false, true), ones.data(), y.data());
   CHECK(y[0] == Approx(4.0 / 9));  // corner: 4 real values, 9 in the padded window
   CHECK(y[1] == Approx(6.0 / 9));
   CHECK(y[4] == Approx(1.0));
-  fgq::ops::avgpool2d_f32(pool(1, 3, 3, 3, 1, 1, false, false), ones.data(), y.data());
+  fgq::ops::avgpool2d_f32(pool_shape(1, 3, 3, 3, 1, 1, false, false), ones.data(), y.data());
   for (float v : y) CHECK(v == Approx(1.0));
 }
 
 TEST_CASE("pool: max pooling ignores padding even for negative inputs") {
   const std::vector<float> neg{-5, -4, -3, -2};
   std::vector<float> y(9);
-  fgq::ops::maxpool2d_f32(pool(1, 2, 2, 2, 1, 1), neg.data(), y.data());
+  fgq::ops::maxpool2d_f32(pool_shape(1, 2, 2, 2, 1, 1), neg.data(), y.data());
   CHECK(y[0] == -5.f);
   CHECK(y[4] == -2.f);
 }

@@ -21,15 +21,16 @@
 #include "ops/cpu_features.h"
 #include "ops/qconv/qconv.h"
 #include "ops/qtypes.h"
+#include "tests/ops/op_test_util.h"
 
 using fgq::ops::Isa;
 using fgq::ops::QConvGeometry;
 using fgq::ops::QConvParams;
 using fgq::ops::QType;
+using fgq::test::kInf;
 
 namespace {
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
 
 struct Free {
   void operator()(void* p) const { std::free(p); }

@@ -14,32 +14,23 @@
 #include "ops/qlinear.h"
 #include "ops/qtypes.h"
 #include "support/test_util.h"
+#include "tests/ops/op_test_util.h"
 
 using fgq::ops::QType;
 using fgq::ops::qchannel_stride;
 using fgq::ops::qpixel_bytes;
+using fgq::test::kCanary;
+using fgq::test::kInf;
+using fgq::test::qget;
 
 namespace {
 
-constexpr uint8_t kCanary = 0xA5;
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
-const float kInf = std::numeric_limits<float>::infinity();
 
 uint32_t bits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   return u;
-}
-
-// Storage element (pixel p, channel c) of a quantized NHWC buffer, channels up to the stride.
-int qget(const uint8_t* buf, QType t, int C, int64_t p, int64_t c) {
-  const uint8_t* px = buf + p * qpixel_bytes(t, C);
-  switch (t) {
-    case QType::U8: return px[c];
-    case QType::S8: return static_cast<int8_t>(px[c]);
-    case QType::U4: return (px[c / 2] >> (c % 2 * 4)) & 15;
-    default: FAIL("bad type"); return 0;
-  }
 }
 
 struct QCase {

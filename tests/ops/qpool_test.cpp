@@ -13,20 +13,17 @@
 #include "ops/qlinear.h"
 #include "ops/qpool.h"
 #include "ops/qtypes.h"
+#include "tests/ops/op_test_util.h"
 
 using fgq::ops::Pool2dShape;
 using fgq::ops::QType;
 using fgq::ops::qchannel_stride;
 using fgq::ops::qpixel_bytes;
+using fgq::test::kCanary;
+using fgq::test::pool_shape;
+using fgq::test::qget;
 
 namespace {
-
-constexpr uint8_t kCanary = 0x5A;
-
-int qget(const uint8_t* buf, QType t, int C, int64_t p, int64_t c) {
-  const uint8_t* px = buf + p * qpixel_bytes(t, C);
-  return t == QType::U4 ? (px[c / 2] >> (c % 2 * 4)) & 15 : px[c];
-}
 
 // `pixels` valid pixels of type t: random values in [0, max] (max 255 or 15), padding = zero.
 std::vector<uint8_t> random_q(QType t, int C, int64_t pixels, int zero, uint32_t seed,
@@ -47,14 +44,6 @@ std::vector<uint8_t> random_q(QType t, int C, int64_t pixels, int zero, uint32_t
         v[p * pb + c] = static_cast<uint8_t>(q);
     }
   return v;
-}
-
-Pool2dShape pool(int C, int H, int W, int k, int stride, int pad, bool ceil_mode = false) {
-  Pool2dShape s;
-  s.C = C, s.H = H, s.W = W, s.KH = s.KW = k, s.SH = s.SW = stride;
-  s.PT = s.PL = s.PB = s.PR = pad;
-  s.ceil_mode = ceil_mode;
-  return s;
 }
 
 // maxpool2d_q against maxpool2d_f32 on the dequantized images: max commutes with
@@ -139,14 +128,14 @@ TEST_CASE("maxpool2d_q: hand-computed u8 and u4 cases", "[qpool]") {
                            17, 0, 0, 255};
   std::vector<uint8_t> x(16 * 4, 0), y(4 * 4, kCanary);
   for (int i = 0; i < 16; ++i) x[i * 4] = img[i];
-  fgq::ops::maxpool2d_q(pool(1, 4, 4, 2, 2, 0), 1, QType::U8, x.data(), y.data());
+  fgq::ops::maxpool2d_q(pool_shape(1, 4, 4, 2, 2, 0), 1, QType::U8, x.data(), y.data());
   CHECK(y == std::vector<uint8_t>{9, 0, 0, 0, 8, 0, 0, 0, 17, 0, 0, 0, 255, 0, 0, 0});
 
   // u4, C = 3, 1x2 image, 1x2 window: each nibble is maxed on its own (no carries between them).
   //   pixel 0: c0 = 15, c1 = 1, c2 = 4;  pixel 1: c0 = 1, c1 = 15, c2 = 3; padding = 2.
   const std::vector<uint8_t> u4{0x1F, 0x24, 0x22, 0x22, 0xF1, 0x23, 0x22, 0x22};
   std::vector<uint8_t> z(4, kCanary);
-  Pool2dShape s = pool(3, 1, 2, 1, 1, 0);
+  Pool2dShape s = pool_shape(3, 1, 2, 1, 1, 0);
   s.KW = 2;
   fgq::ops::maxpool2d_q(s, 1, QType::U4, u4.data(), z.data());
   CHECK(z == std::vector<uint8_t>{0xFF, 0x24, 0x22, 0x22});
@@ -154,7 +143,7 @@ TEST_CASE("maxpool2d_q: hand-computed u8 and u4 cases", "[qpool]") {
   // 3x3 stride 2 pad 1 on 3x3, ceil mode: 2x2 out; the padding never wins even over 0.
   std::vector<uint8_t> a(9 * 4, 0), b(4 * 4, kCanary);
   for (int i = 0; i < 9; ++i) a[i * 4] = static_cast<uint8_t>(i);
-  fgq::ops::maxpool2d_q(pool(1, 3, 3, 3, 2, 1, true), 1, QType::U8, a.data(), b.data());
+  fgq::ops::maxpool2d_q(pool_shape(1, 3, 3, 3, 2, 1, true), 1, QType::U8, a.data(), b.data());
   CHECK(b == std::vector<uint8_t>{4, 0, 0, 0, 5, 0, 0, 0, 7, 0, 0, 0, 8, 0, 0, 0});
 }
 
@@ -166,46 +155,46 @@ TEST_CASE("maxpool2d_q equals the FP32 max pool on the dequantized values", "[qp
         const int zero = t == QType::U8 ? (C % 2 ? 128 : 0) : (C % 2 ? 3 : 0);
         const int batch = 1 + C % 3;
         for (bool ceil_mode : {false, true}) {
-          check_maxpool(pool(C, H, H + 2, 3, 2, 1, ceil_mode), batch, t, zero, seed++);
-          if (H >= 2) check_maxpool(pool(C, H, H + 1, 2, 2, 0, ceil_mode), batch, t, zero, seed++);
-          check_maxpool(pool(C, H, H, 1, 1, 0, ceil_mode), batch, t, zero, seed++);
-          check_maxpool(pool(C, H, H + 3, 1, 2, 0, ceil_mode), batch, t, zero, seed++);
-          if (H >= 3) check_maxpool(pool(C, H, H, 3, 1, 1, ceil_mode), batch, t, zero, seed++);
+          check_maxpool(pool_shape(C, H, H + 2, 3, 2, 1, ceil_mode), batch, t, zero, seed++);
+          if (H >= 2) check_maxpool(pool_shape(C, H, H + 1, 2, 2, 0, ceil_mode), batch, t, zero, seed++);
+          check_maxpool(pool_shape(C, H, H, 1, 1, 0, ceil_mode), batch, t, zero, seed++);
+          check_maxpool(pool_shape(C, H, H + 3, 1, 2, 0, ceil_mode), batch, t, zero, seed++);
+          if (H >= 3) check_maxpool(pool_shape(C, H, H, 3, 1, 1, ceil_mode), batch, t, zero, seed++);
         }
       }
   // Asymmetric kernel, stride and pads.
-  Pool2dShape s = pool(6, 9, 8, 3, 2, 0, true);
+  Pool2dShape s = pool_shape(6, 9, 8, 3, 2, 0, true);
   s.PT = 2, s.PL = 0, s.PB = 1, s.PR = 2, s.KW = 2, s.SW = 3;
   check_maxpool(s, 3, QType::U8, 0, 500);
   check_maxpool(s, 3, QType::U4, 0, 501);
   // Pads as large as the window allows: the last windows hold a single row / column.
-  s = pool(5, 5, 6, 3, 2, 2, true);
+  s = pool_shape(5, 5, 6, 3, 2, 2, true);
   check_maxpool(s, 2, QType::U8, 0, 502);
   check_maxpool(s, 2, QType::U4, 1, 503);
 }
 
 TEST_CASE("maxpool2d_q: ResNet stem sizes take the parallel path", "[qpool]") {
-  check_maxpool(pool(64, 112, 112, 3, 2, 1), 2, QType::U8, 0, 900);
-  check_maxpool(pool(64, 112, 112, 3, 2, 1), 1, QType::U4, 0, 901);
-  check_maxpool(pool(17, 57, 59, 3, 2, 1, true), 3, QType::U4, 5, 902);
+  check_maxpool(pool_shape(64, 112, 112, 3, 2, 1), 2, QType::U8, 0, 900);
+  check_maxpool(pool_shape(64, 112, 112, 3, 2, 1), 1, QType::U4, 0, 901);
+  check_maxpool(pool_shape(17, 57, 59, 3, 2, 1, true), 3, QType::U4, 5, 902);
 }
 
 TEST_CASE("maxpool2d_q: rejected arguments", "[qpool]") {
   std::vector<uint8_t> x(1024), y(1024);
   using fgq::ops::maxpool2d_q;
-  CHECK_NOTHROW(maxpool2d_q(pool(3, 4, 4, 2, 2, 0), 0, QType::U8, x.data(), y.data()));
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 4, 4, 2, 2, 0), -1, QType::U8, x.data(), y.data()), fgq::Error);
-  CHECK_THROWS_AS(maxpool2d_q(pool(0, 4, 4, 2, 2, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 0, 4, 2, 2, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 4, 4, 0, 2, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 4, 4, 2, 0, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 4, 4, 2, 2, -1), 1, QType::U8, x.data(), y.data()), fgq::Error);
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 2, 2, 5, 1, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 4, 4, 2, 2, 0), 1, QType::S8, x.data(), y.data()), fgq::Error);
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 4, 4, 2, 2, 0), 1, QType::F32, x.data(), y.data()), fgq::Error);
+  CHECK_NOTHROW(maxpool2d_q(pool_shape(3, 4, 4, 2, 2, 0), 0, QType::U8, x.data(), y.data()));
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 4, 4, 2, 2, 0), -1, QType::U8, x.data(), y.data()), fgq::Error);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(0, 4, 4, 2, 2, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 0, 4, 2, 2, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 4, 4, 0, 2, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 4, 4, 2, 0, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 4, 4, 2, 2, -1), 1, QType::U8, x.data(), y.data()), fgq::Error);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 2, 2, 5, 1, 0), 1, QType::U8, x.data(), y.data()), fgq::Error);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 4, 4, 2, 2, 0), 1, QType::S8, x.data(), y.data()), fgq::Error);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 4, 4, 2, 2, 0), 1, QType::F32, x.data(), y.data()), fgq::Error);
   // A window entirely in the padding (pad >= kernel): FP32 would output -inf there.
-  CHECK_THROWS_AS(maxpool2d_q(pool(3, 4, 4, 2, 1, 2), 1, QType::U8, x.data(), y.data()), fgq::Error);
-  Pool2dShape s = pool(3, 4, 4, 2, 2, 0);
+  CHECK_THROWS_AS(maxpool2d_q(pool_shape(3, 4, 4, 2, 1, 2), 1, QType::U8, x.data(), y.data()), fgq::Error);
+  Pool2dShape s = pool_shape(3, 4, 4, 2, 2, 0);
   s.PB = 3;  // floor mode keeps a last window in the bottom padding
   CHECK_THROWS_AS(maxpool2d_q(s, 1, QType::U8, x.data(), y.data()), fgq::Error);
 }
