@@ -580,6 +580,8 @@ int run(const Options& o) {
                   {"mults_removed", qr.mults_removed},
                   {"zero_levels", qr.zero_levels},
                   {"nonzero_groups", qr.nonzero_groups},
+                  {"weight_blocks", qr.zero_blocks.blocks},
+                  {"zero_weight_blocks", qr.zero_blocks.zero},
                   {"isa", fgq::ops::isa_name(isa)}};
     // The integer pipeline is new: if it cannot take this model, say why and still report the
     // other engines (the exit code is then 2).
@@ -597,6 +599,11 @@ int run(const Options& o) {
                    o.q.group, o.q.act_bits, o.q.fold_levels, calib_what.c_str(), secs,
                    int_run.lowering.qconv, int_run.lowering.qconv_ternary, fgq::ops::isa_name(isa),
                    int_run.lowering.float_layers.size());
+      // Issue "what ternary buys": skipping all-zero weight vectors could save this fraction of
+      // the ternary layers' dot products.
+      std::fprintf(stderr, "fgq-bench: all-zero 16x4 weight blocks in the ternary layers: %lld of %lld\n",
+                   static_cast<long long>(qr.zero_blocks.zero),
+                   static_cast<long long>(qr.zero_blocks.blocks));
       quant_info["integer_layers"] = int_run.lowering.qconv;
       quant_info["integer_ternary_layers"] = int_run.lowering.qconv_ternary;
       quant_info["float_layers"] = int_run.lowering.float_layers;

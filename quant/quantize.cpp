@@ -372,6 +372,13 @@ void summarize_weights(const std::vector<LayerWeights>& layers, QuantReport& rep
   for (const LayerWeights& lw : layers) {
     report.layers.push_back(lw.stats);
     if (!lw.ternary) continue;
+    // The weights the integer kernels multiply: folded int8 levels (a level that rounded to 0
+    // zeroes its group) or the codes themselves.
+    ZeroBlocks& z = report.layers.back().zero_blocks;
+    z = lw.runs_int8() ? count_zero_blocks(lw.int8.q.data(), lw.int8.shape)
+                       : count_zero_blocks(lw.tern.t.data(), lw.tern.shape);
+    report.zero_blocks.blocks += z.blocks;
+    report.zero_blocks.zero += z.zero;
     report.zero_levels += lw.fold.zero_levels;
     report.nonzero_groups += lw.fold.groups;
     const double count = static_cast<double>(lw.tern.t.size());

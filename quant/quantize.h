@@ -13,6 +13,7 @@
 #include "quant/act_quant.h"
 #include "quant/gptq.h"
 #include "quant/stats_correction.h"
+#include "quant/zero_blocks.h"
 
 namespace fgq {
 
@@ -24,6 +25,7 @@ struct LayerQuantStats {
   double rel_error = 0;              // ||W - W_hat|| / ||W|| (ternary: before folding)
   int64_t zero_levels = 0;           // folded ternary: groups whose scale rounded to level 0
   double fold_rel_error = 0;         // folded ternary: ||alpha t - s_o q|| / ||alpha t||
+  ZeroBlocks zero_blocks;            // ternary: all-zero 16 x 4 blocks of the weights that run
 };
 
 struct QuantReport {
@@ -32,6 +34,7 @@ struct QuantReport {
   double mults_removed = 0;          // 1 - groups/weights over ternarized weights (1 - 1/N when N | C)
   int64_t zero_levels = 0;           // over all folded ternary layers (see LayerQuantStats)
   int64_t nonzero_groups = 0;        // ternary groups with a non-zero weight, the base of that
+  ZeroBlocks zero_blocks;            // over all ternary layers (see quant/zero_blocks.h)
   // Added by quant/: what an integer pipeline (and a later run) needs, and what the run cost.
   ActCalibTable act_params;          // per FakeQuant, keyed by the name of the value it reads
   int corrected_layers = 0;          // convs whose per-channel statistics were corrected

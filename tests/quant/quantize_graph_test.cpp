@@ -94,6 +94,27 @@ TEST_CASE("quantize: weights, FakeQuant placement and report on a small net") {
   CHECK(r.corrected_layers == 3);
   // Ternary layers: conv2 (8x8x3x3, groups 8*2*9) and conv3 (12x8, groups 12*2).
   CHECK(r.mults_removed == Approx(1 - (144.0 + 24) / (576 + 96)));
+  // All-zero 16 x 4 blocks of the weights that run (here the graph's, dequantized: a weight is
+  // zero iff its integer is): conv2 1 x 2 x 9 blocks, conv3 1 x 2.
+  auto zero_blocks = [&](const std::string& name) {
+    const Tensor& w = g.const_of(node_named(g, name).inputs[1]);
+    const int64_t C = w.shape[1], taps = w.numel() / (w.shape[0] * C);
+    int64_t zero = 0;
+    for (int64_t c0 = 0; c0 < C; c0 += 4)
+      for (int64_t t = 0; t < taps; ++t) {
+        bool all = true;
+        for (int64_t k = 0; k < w.shape[0]; ++k)
+          for (int64_t c = c0; c < C && c < c0 + 4; ++c) all = all && w.f[(k * C + c) * taps + t] == 0;
+        zero += all;
+      }
+    return zero;
+  };
+  CHECK(r.layers[1].zero_blocks.blocks == 18);
+  CHECK(r.layers[2].zero_blocks.blocks == 2);
+  CHECK(r.layers[1].zero_blocks.zero == zero_blocks("conv2"));
+  CHECK(r.layers[2].zero_blocks.zero == zero_blocks("conv3"));
+  CHECK(r.zero_blocks.blocks == 20);
+  CHECK(r.zero_blocks.zero == r.layers[1].zero_blocks.zero + r.layers[2].zero_blocks.zero);
   CHECK(r.weight_sparsity > 0.1);
   CHECK(r.weight_sparsity < 0.6);
 
