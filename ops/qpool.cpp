@@ -30,56 +30,69 @@ Span window(int o, int k, int stride, int pad_begin, int in) {
   return {std::max(start, 0), std::min(start + k, in)};
 }
 
-// d[i] = max(d[i], s[i]) on bytes holding one u8 or two u4 values each. Fixed-length blocks
-// through locals, so GCC vectorises them at -O2 without versioning for aliasing.
-struct MaxU8 {
-  static uint8_t f(uint8_t a, uint8_t b) { return a > b ? a : b; }
-};
-struct MaxU4 {  // nibble by nibble: the low and high halves never interact
-  static uint8_t f(uint8_t a, uint8_t b) {
-    const uint8_t lo = (a & 0x0F) > (b & 0x0F) ? (a & 0x0F) : (b & 0x0F);
-    const uint8_t hi = (a & 0xF0) > (b & 0xF0) ? (a & 0xF0) : (b & 0xF0);
-    return static_cast<uint8_t>(lo | hi);
-  }
-};
-template <class Op>
-void vmax(uint8_t* d, const uint8_t* s, int64_t n) {
-  constexpr int kLanes = 32;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    uint8_t a[kLanes], b[kLanes];
-    for (int j = 0; j < kLanes; ++j) {
-      a[j] = d[i + j];
-      b[j] = s[i + j];
-    }
-    for (int j = 0; j < kLanes; ++j) d[i + j] = Op::f(a[j], b[j]);
-  }
-  for (; i < n; ++i) d[i] = Op::f(d[i], s[i]);
+// Max on bytes holding one u8 or two u4 values each (U4: nibble by nibble, the halves never
+// interact), 64 bytes at a time in a GCC vector type (one zmm with AVX-512, four xmm on
+// baseline x86-64; no function takes or returns one: their ABI differs between the two), and
+// byte by byte for the rest.
+using Bytes64 = uint8_t __attribute__((vector_size(64)));
+
+template <bool U4>
+uint8_t max_byte(uint8_t a, uint8_t b) {
+  if (!U4) return a > b ? a : b;
+  const uint8_t lo = (a & 0x0F) > (b & 0x0F) ? (a & 0x0F) : (b & 0x0F);
+  const uint8_t hi = (a & 0xF0) > (b & 0xF0) ? (a & 0xF0) : (b & 0xF0);
+  return static_cast<uint8_t>(lo | hi);
 }
 
-template <class Op>
+// d[i] = max over the `count` spans s, s + step, ... of s[i], i < n (count >= 1). Inlined: a
+// call per output pixel of 64 channels cost as much as its loads.
+template <bool U4>
+inline __attribute__((always_inline)) void max_of(uint8_t* d, const uint8_t* s, int64_t step,
+                                                  int count, int64_t n) {
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    Bytes64 v, w;
+    std::memcpy(&v, s + i, 64);
+    for (int j = 1; j < count; ++j) {
+      std::memcpy(&w, s + j * step + i, 64);
+      if (U4) {
+        const Bytes64 vl = v & 0x0F, wl = w & 0x0F, vh = v & 0xF0, wh = w & 0xF0;
+        v = (vl > wl ? vl : wl) | (vh > wh ? vh : wh);
+      } else {
+        v = v > w ? v : w;
+      }
+    }
+    std::memcpy(d + i, &v, 64);
+  }
+  for (; i < n; ++i) {
+    uint8_t v = s[i];
+    for (int j = 1; j < count; ++j) v = max_byte<U4>(v, s[j * step + i]);
+    d[i] = v;
+  }
+}
+
+template <bool U4>
 void maxpool_rows(const Pool2dShape& s, int OH, int OW, int64_t pb, const uint8_t* x,
                   uint8_t* y, int64_t row0, int64_t row1) {
-  std::vector<uint8_t> cols(size_t(s.W) * pb);
+  const int64_t row_bytes = int64_t(s.W) * pb;
+  thread_local std::vector<uint8_t> cols;  // kept: no allocation or zeroing per task
+  if (cols.size() < size_t(row_bytes)) cols.resize(size_t(row_bytes));
   for (int64_t row = row0; row < row1; ++row) {
     const int64_t n = row / OH;
     const int oh = static_cast<int>(row % OH);
-    const uint8_t* img = x + n * s.H * s.W * pb;
+    const uint8_t* img = x + n * s.H * row_bytes;
     uint8_t* yrow = y + row * OW * pb;
-    // Column-wise max of the window's rows (never empty: checked by the caller).
+    // Column-wise max of the window's rows (never empty: checked by the caller), then the max
+    // over each window's columns.
     const Span hs = window(oh, s.KH, s.SH, s.PT, s.H);
-    const uint8_t* src = img + int64_t(hs.begin) * s.W * pb;
+    const uint8_t* src = img + int64_t(hs.begin) * row_bytes;
     if (hs.end - hs.begin > 1) {
-      std::memcpy(cols.data(), src, cols.size());
-      for (int h = hs.begin + 1; h < hs.end; ++h)
-        vmax<Op>(cols.data(), img + int64_t(h) * s.W * pb, int64_t(s.W) * pb);
+      max_of<U4>(cols.data(), src, row_bytes, hs.end - hs.begin, row_bytes);
       src = cols.data();
     }
     for (int ow = 0; ow < OW; ++ow) {
       const Span ws = window(ow, s.KW, s.SW, s.PL, s.W);
-      uint8_t* out = yrow + int64_t(ow) * pb;
-      std::memcpy(out, src + int64_t(ws.begin) * pb, pb);
-      for (int w = ws.begin + 1; w < ws.end; ++w) vmax<Op>(out, src + int64_t(w) * pb, pb);
+      max_of<U4>(yrow + int64_t(ow) * pb, src + int64_t(ws.begin) * pb, pb, ws.end - ws.begin, pb);
     }
   }
 }
@@ -112,9 +125,9 @@ void maxpool2d_q(const Pool2dShape& s, int batch, QType type, const void* x, voi
   const int64_t row_work = (int64_t(std::min(s.KH, s.H)) * s.W + int64_t(OW) * s.KW) * pb;
   auto run = [&](int64_t r0, int64_t r1) {
     if (type == QType::U8)
-      maxpool_rows<MaxU8>(s, OH, OW, pb, xb, yb, r0, r1);
+      maxpool_rows<false>(s, OH, OW, pb, xb, yb, r0, r1);
     else
-      maxpool_rows<MaxU4>(s, OH, OW, pb, xb, yb, r0, r1);
+      maxpool_rows<true>(s, OH, OW, pb, xb, yb, r0, r1);
   };
   if (rows * row_work < kParallelWork || rows == 1) {
     run(0, rows);
