@@ -1,9 +1,11 @@
 // fgq-layer-bench: ResNet-50's integer convolutions one layer at a time, each run alone in a loop,
 // in % of this machine's measured int8 peak: how fast the kernels are when nothing else is
-// running (fgq-bench measures the same layers inside the network). Two conditions per layer:
-//   warm  the same layer again and again: weights, input and output stay in the caches;
-//   cold  the layer's weights cycled through copies of at least --cold-mb MB, so every run reads
-//         them from memory as the network does (input and output stay warm).
+// running (fgq-bench measures the same layers inside the network). Three conditions per layer:
+//   warm      the same layer again and again: weights, input and output stay in the caches;
+//   cold w    the layer's weights cycled through copies of at least --cold-mb MB, so every run
+//             reads them from memory as the network does (input and output stay warm);
+//   cold act  warm weights, the input, output and residual cycled through sets of at least
+//             --cold-mb MB: the output lines are not in cache before the layer writes them.
 //   fgq-layer-bench [--threads 2] [--isa avx512vnni] [--reps 200] [--cold-mb 48] [--layer NAME]
 // Ternary weights (FGQ N=4: random codes and levels) kept resident as on the integer pipeline,
 // u8 activations, ReLU outputs (u8) and, where the network adds a residual, a u8 residual.
@@ -77,13 +79,15 @@ Timing time_runs(int reps, const std::function<void(int)>& run) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"fgq-layer-bench: ResNet-50's integer convolutions, each alone, warm and with cold weights"};
+  CLI::App cli{"fgq-layer-bench: ResNet-50's integer convolutions, each alone, warm, with cold weights and "
+                 "with cold activations"};
   int threads = 2, reps = 200, cold_mb = 48;
   std::string isa_name, only;
   cli.add_option("--threads", threads, "TBB threads")->check(CLI::Range(1, 1024));
   cli.add_option("--isa", isa_name, "scalar | avx2 | avx512vnni (default: the best this CPU runs)");
   cli.add_option("--reps", reps, "timed runs per layer and condition")->check(CLI::Range(10, 100000));
-  cli.add_option("--cold-mb", cold_mb, "weight copies cycled for the cold runs, in MB (0: no cold runs)")
+  cli.add_option("--cold-mb", cold_mb,
+                 "weight copies, and activation sets, cycled for the cold runs, in MB (0: no cold runs)")
       ->check(CLI::Range(0, 4096));
   cli.add_option("--layer", only, "only the layers whose name contains this");
   CLI11_PARSE(cli, argc, argv);
@@ -103,8 +107,8 @@ int main(int argc, char** argv) {
   std::printf("fgq-layer-bench: %s kernels, %d thread%s, int8 peak %.1f GMAC/s (%s), %d runs per condition\n",
               fgq::ops::isa_name(isa), threads, threads == 1 ? "" : "s", peak,
               peak > 0 ? "measured now" : "none on this path", reps);
-  std::printf("%-44s %8s  %10s %7s %7s  %10s %7s %7s\n", "layer", "MMAC", "warm us", "%peak", "best%",
-              "cold us", "%peak", "best%");
+  std::printf("%-44s %8s  %10s %7s %7s  %10s %7s %7s  %10s %7s %7s\n", "layer", "MMAC", "warm us", "%peak",
+              "best%", "cold w us", "%peak", "best%", "cold act us", "%peak", "best%");
 
   std::mt19937 rng(1);
   for (const Shape& s : kShapes) {
@@ -129,30 +133,43 @@ int main(int argc, char** argv) {
     std::vector<std::shared_ptr<const QConvKernel>> cold;
     for (int c = 0; c < copies; ++c) cold.push_back(make());
 
+    // Activations: input, output and residual, in as many sets as --cold-mb holds (at least 2):
+    // the warm and cold-weight runs use set 0, the cold-activation runs cycle through them all,
+    // as a layer in the network finds its input, residual and output lines beyond its caches.
     const int64_t OH = p.g.OH(), OW = p.g.OW();
-    std::vector<uint8_t> x(size_t(s.H) * s.H * fgq::ops::qpixel_bytes(fgq::ops::QType::U8, s.C));
-    std::vector<uint8_t> y(size_t(OH * OW) * fgq::ops::qpixel_bytes(fgq::ops::QType::U8, s.K));
-    std::vector<uint8_t> res(s.residual ? y.size() : 0);
-    for (auto& v : x) v = uint8_t(rng() % 64);
-    for (auto& v : res) v = uint8_t(rng() % 64);
+    const size_t x_bytes = size_t(s.H) * s.H * fgq::ops::qpixel_bytes(fgq::ops::QType::U8, s.C);
+    const size_t y_bytes = size_t(OH * OW) * fgq::ops::qpixel_bytes(fgq::ops::QType::U8, s.K);
+    const size_t set_bytes = x_bytes + y_bytes * (s.residual ? 2 : 1);
+    const int sets = cold_mb == 0 ? 1 : int(std::max<size_t>(2, (size_t(cold_mb) << 20) / set_bytes + 1));
+    std::vector<std::vector<uint8_t>> xs{size_t(sets)}, ys{size_t(sets)}, rs{size_t(sets)};
+    for (int i = 0; i < sets; ++i) {
+      xs[size_t(i)].resize(x_bytes), ys[size_t(i)].resize(y_bytes);
+      rs[size_t(i)].resize(s.residual ? y_bytes : 0);
+      for (auto& v : xs[size_t(i)]) v = uint8_t(rng() % 64);
+      for (auto& v : rs[size_t(i)]) v = uint8_t(rng() % 64);
+    }
     const size_t sb = fgq::ops::qconv_scratch_bytes(*k, 1);
     std::unique_ptr<void, decltype(&std::free)> scratch(sb ? std::aligned_alloc(64, (sb + 63) / 64 * 64) : nullptr,
                                                         &std::free);
-    auto run = [&](const QConvKernel& kk) {
-      fgq::ops::qconv_run(kk, 1, x.data(), s.residual ? res.data() : nullptr, y.data(), scratch.get());
+    auto run = [&](const QConvKernel& kk, int set = 0) {
+      const size_t i = size_t(set);
+      fgq::ops::qconv_run(kk, 1, xs[i].data(), s.residual ? rs[i].data() : nullptr, ys[i].data(),
+                          scratch.get());
     };
     const double macs = double(fgq::ops::qconv_macs(*k, 1));
     const auto pct = [&](double us) { return peak > 0 ? 100.0 * macs / (us * 1e-6) / (peak * 1e9) : 0.0; };
     tbb::task_arena arena(threads);
-    Timing warm, cool;
+    Timing warm, cool, cool_act;
     arena.execute([&] {
       warm = time_runs(reps, [&](int) { run(*k); });
       if (copies) cool = time_runs(reps, [&](int i) { run(*cold[size_t(i % copies)]); });
+      if (sets > 1) cool_act = time_runs(reps, [&](int i) { run(*k, i % sets); });
     });
     std::printf("%-44s %8.1f  %10.1f %7.1f %7.1f", s.name, macs / 1e6, warm.median_us, pct(warm.median_us),
                 pct(warm.best_us));
     if (copies)
-      std::printf("  %10.1f %7.1f %7.1f\n", cool.median_us, pct(cool.median_us), pct(cool.best_us));
+      std::printf("  %10.1f %7.1f %7.1f  %10.1f %7.1f %7.1f\n", cool.median_us, pct(cool.median_us),
+                  pct(cool.best_us), cool_act.median_us, pct(cool_act.median_us), pct(cool_act.best_us));
     else
       std::printf("\n");
   }
