@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -433,10 +435,19 @@ TEST_CASE("fgq-layer-bench: one layer on every kernel path this CPU runs, warm a
     INFO(r.out << r.err);
     REQUIRE(r.code == 0);
     CHECK(r.out.find(std::string(fgq::ops::isa_name(isa)) + " kernels, 2 threads") != std::string::npos);
-    // One row: the layer, its 115.6 MMAC, then warm and cold columns.
+    // One row: the layer, its 115.6 MMAC, then time, % of peak and best % (0 on a path without
+    // a peak loop) for the warm, cold weights and cold activations conditions.
     const size_t row = r.out.find("res5b_branch2b (3x3, 512, 7)");
     REQUIRE(row != std::string::npos);
-    CHECK(r.out.find("115.6", row) != std::string::npos);
+    CHECK(r.out.find("cold act us") != std::string::npos);
+    std::istringstream cols(r.out.substr(row + std::strlen("res5b_branch2b (3x3, 512, 7)"),
+                                         r.out.find('\n', row) - row));
+    std::vector<double> v;
+    for (double d; cols >> d;) v.push_back(d);
+    REQUIRE(v.size() == 10);
+    CHECK(v[0] == 115.6);
+    for (int c : {1, 4, 7}) CHECK(v[size_t(c)] > 0);
+    for (double d : v) CHECK(d >= 0);
     CHECK(r.out.find("res5b_branch2a") == std::string::npos);
   }
   CHECK(f.run_program(FGQ_LAYER_BENCH_EXE, "--isa avx9").code == 2);
