@@ -136,25 +136,24 @@ int main(int argc, char** argv) {
     // Activations: input, output and residual, in as many sets as --cold-mb holds (at least 2):
     // the warm and cold-weight runs use set 0, the cold-activation runs cycle through them all,
     // as a layer in the network finds its input, residual and output lines beyond its caches.
+    // Each buffer 64-byte aligned, as in the executor's arena (a vector's 16-byte alignment had
+    // every 64-byte store of some layers straddle two lines).
     const int64_t OH = p.g.OH(), OW = p.g.OW();
+    const auto round64 = [](size_t b) { return (b + 63) / 64 * 64; };
     const size_t x_bytes = size_t(s.H) * s.H * fgq::ops::qpixel_bytes(fgq::ops::QType::U8, s.C);
     const size_t y_bytes = size_t(OH * OW) * fgq::ops::qpixel_bytes(fgq::ops::QType::U8, s.K);
-    const size_t set_bytes = x_bytes + y_bytes * (s.residual ? 2 : 1);
-    const int sets = cold_mb == 0 ? 1 : int(std::max<size_t>(2, (size_t(cold_mb) << 20) / set_bytes + 1));
-    std::vector<std::vector<uint8_t>> xs{size_t(sets)}, ys{size_t(sets)}, rs{size_t(sets)};
-    for (int i = 0; i < sets; ++i) {
-      xs[size_t(i)].resize(x_bytes), ys[size_t(i)].resize(y_bytes);
-      rs[size_t(i)].resize(s.residual ? y_bytes : 0);
-      for (auto& v : xs[size_t(i)]) v = uint8_t(rng() % 64);
-      for (auto& v : rs[size_t(i)]) v = uint8_t(rng() % 64);
-    }
+    const size_t y_off = round64(x_bytes), res_off = y_off + round64(y_bytes);
+    const size_t set_bytes = res_off + (s.residual ? round64(y_bytes) : 0);
+    const size_t sets = cold_mb == 0 ? 1 : std::max<size_t>(2, (size_t(cold_mb) << 20) / set_bytes + 1);
+    std::unique_ptr<uint8_t, decltype(&std::free)> acts(
+        static_cast<uint8_t*>(std::aligned_alloc(64, sets * set_bytes)), &std::free);
+    for (size_t i = 0; i < sets * set_bytes; ++i) acts.get()[i] = uint8_t(rng() % 64);
     const size_t sb = fgq::ops::qconv_scratch_bytes(*k, 1);
     std::unique_ptr<void, decltype(&std::free)> scratch(sb ? std::aligned_alloc(64, (sb + 63) / 64 * 64) : nullptr,
                                                         &std::free);
-    auto run = [&](const QConvKernel& kk, int set = 0) {
-      const size_t i = size_t(set);
-      fgq::ops::qconv_run(kk, 1, xs[i].data(), s.residual ? rs[i].data() : nullptr, ys[i].data(),
-                          scratch.get());
+    auto run = [&](const QConvKernel& kk, size_t set = 0) {
+      uint8_t* a = acts.get() + set * set_bytes;
+      fgq::ops::qconv_run(kk, 1, a, s.residual ? a + res_off : nullptr, a + y_off, scratch.get());
     };
     const double macs = double(fgq::ops::qconv_macs(*k, 1));
     const auto pct = [&](double us) { return peak > 0 ? 100.0 * macs / (us * 1e-6) / (peak * 1e9) : 0.0; };
@@ -163,7 +162,7 @@ int main(int argc, char** argv) {
     arena.execute([&] {
       warm = time_runs(reps, [&](int) { run(*k); });
       if (copies) cool = time_runs(reps, [&](int i) { run(*cold[size_t(i % copies)]); });
-      if (sets > 1) cool_act = time_runs(reps, [&](int i) { run(*k, i % sets); });
+      if (sets > 1) cool_act = time_runs(reps, [&](int i) { run(*k, size_t(i) % sets); });
     });
     std::printf("%-44s %8.1f  %10.1f %7.1f %7.1f", s.name, macs / 1e6, warm.median_us, pct(warm.median_us),
                 pct(warm.best_us));
