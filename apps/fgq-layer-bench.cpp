@@ -149,8 +149,7 @@ int main(int argc, char** argv) {
         static_cast<uint8_t*>(std::aligned_alloc(64, sets * set_bytes)), &std::free);
     for (size_t i = 0; i < sets * set_bytes; ++i) acts.get()[i] = uint8_t(rng() % 64);
     const size_t sb = fgq::ops::qconv_scratch_bytes(*k, 1);
-    std::unique_ptr<void, decltype(&std::free)> scratch(sb ? std::aligned_alloc(64, (sb + 63) / 64 * 64) : nullptr,
-                                                        &std::free);
+    std::unique_ptr<void, decltype(&std::free)> scratch(sb ? std::aligned_alloc(64, round64(sb)) : nullptr, &std::free);
     auto run = [&](const QConvKernel& kk, size_t set = 0) {
       uint8_t* a = acts.get() + set * set_bytes;
       fgq::ops::qconv_run(kk, 1, a, s.residual ? a + res_off : nullptr, a + y_off, scratch.get());
