@@ -272,6 +272,6 @@ TEST_CASE("global_avgpool_q: rejected arguments", "[qpool]") {
   CHECK_THROWS_AS(run(1, 3, 4, QType::U8, 1.f, 0, 16, QType::U4), fgq::Error);
   CHECK_THROWS_AS(run(1, 3, 4, QType::U8, std::numeric_limits<float>::quiet_NaN(), 0, 255, QType::U8),
                   fgq::Error);
-  CHECK_THROWS_AS(run(1, 3, 4, QType::U8, std::numeric_limits<float>::infinity(), 0, 255, QType::U8),
+  CHECK_THROWS_AS(run(1, 3, 4, QType::U8, fgq::test::kInf, 0, 255, QType::U8),
                   fgq::Error);
 }

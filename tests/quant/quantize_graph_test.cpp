@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <vector>
 
 #include "fgq/error.h"
 #include "graph/onnx_export.h"
@@ -94,20 +95,14 @@ TEST_CASE("quantize: weights, FakeQuant placement and report on a small net") {
   CHECK(r.corrected_layers == 3);
   // Ternary layers: conv2 (8x8x3x3, groups 8*2*9) and conv3 (12x8, groups 12*2).
   CHECK(r.mults_removed == Approx(1 - (144.0 + 24) / (576 + 96)));
-  // All-zero 16 x 4 blocks of the weights that run (here the graph's, dequantized: a weight is
-  // zero iff its integer is): conv2 1 x 2 x 9 blocks, conv3 1 x 2.
+  // All-zero 16 x 4 blocks of the weights that run: the graph holds them dequantized, so a
+  // weight is zero iff its integer is (count_zero_blocks itself: zero_blocks_test.cpp). conv2
+  // has 1 x 2 x 9 blocks, conv3 1 x 2.
   auto zero_blocks = [&](const std::string& name) {
     const Tensor& w = g.const_of(node_named(g, name).inputs[1]);
-    const int64_t C = w.shape[1], taps = w.numel() / (w.shape[0] * C);
-    int64_t zero = 0;
-    for (int64_t c0 = 0; c0 < C; c0 += 4)
-      for (int64_t t = 0; t < taps; ++t) {
-        bool all = true;
-        for (int64_t k = 0; k < w.shape[0]; ++k)
-          for (int64_t c = c0; c < C && c < c0 + 4; ++c) all = all && w.f[(k * C + c) * taps + t] == 0;
-        zero += all;
-      }
-    return zero;
+    std::vector<int8_t> nonzero(w.f.size());
+    for (size_t i = 0; i < w.f.size(); ++i) nonzero[i] = w.f[i] != 0;
+    return count_zero_blocks(nonzero.data(), w.shape).zero;
   };
   CHECK(r.layers[1].zero_blocks.blocks == 18);
   CHECK(r.layers[2].zero_blocks.blocks == 2);
