@@ -647,6 +647,12 @@ TEST_CASE("qconv ternary weights: resident or int8, bit-exact on every path", "[
   cases.push_back({params(256, 1, 1, 1000, 1, 1), 1});     // fully connected: 1 tile per block
   cases.push_back({params(40, 2, 2, 70, 1, 1), 1});        // 4 pixels: tiles expand themselves
   cases.push_back({params(17, 6, 6, 17, 5, 5, 1, 2), 1});  // K < 64, C odd
+  // Short reductions (blocks of the pipelined epilogue): fused rows, indirect rows of a
+  // strided 1x1, and a GEMM of two pixel tasks on one block (> 256 KB of input), the second
+  // finding the block expanded by the first.
+  cases.push_back({params(20, 10, 11, 128, 3, 3, 1, 1), 1});
+  cases.push_back({params(64, 15, 15, 128, 1, 1, 2, 0), 1});
+  cases.push_back({params(64, 72, 64, 64, 1, 1), 1});
   {
     QConvParams p = params(3, 21, 21, 64, 7, 7, 2, 3);     // the first conv (dense, stays int8)
     p.in_zero = 128;
