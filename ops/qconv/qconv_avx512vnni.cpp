@@ -564,14 +564,24 @@ extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* tas
                                                        left);
       continue;
     }
-    for (int64_t m = T.m0; m < T.m1; m += kTileRows) {
-      const int mr = T.m1 - m < kTileRows ? int(T.m1 - m) : kTileRows;
+    int64_t m = T.m0;
+    if (fresh) {  // a whole tile: tiles > 2
       const int64_t lines = slice < left ? slice : left;
-      if (fresh && m == T.m0)  // a whole tile: tiles > 2
-        kExpandingTiles[nb - 1](L, T, m, n, wb, pf, lines);
-      else
-        kTiles[res][mr - 1][nb - 1](L, T, m, n, wt, pf, lines);
+      kExpandingTiles[nb - 1](L, T, m, n, wb, pf, lines);
       pf += 64 * lines, left -= lines;
+      m += kTileRows;
+    }
+    // The other pixels in tiles of as even a height as their number allows (49 = 4 x 6 + 5 x 5,
+    // not 8 x 6 + 1): a tile of one pixel waits on its 4 accumulators' latency.
+    const int64_t rest_tiles = (T.m1 - m + kTileRows - 1) / kTileRows;
+    const int64_t base = rest_tiles ? (T.m1 - m) / rest_tiles : 0;
+    const int64_t taller = rest_tiles ? (T.m1 - m) % rest_tiles : 0;
+    for (int64_t i = 0; i < rest_tiles; ++i) {
+      const int mr = int(base + (i < taller));
+      const int64_t lines = slice < left ? slice : left;
+      kTiles[res][mr - 1][nb - 1](L, T, m, n, wt, pf, lines);
+      pf += 64 * lines, left -= lines;
+      m += mr;
     }
   }
 }
