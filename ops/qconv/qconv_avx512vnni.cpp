@@ -243,11 +243,13 @@ FGQ_INLINE void dot_step(__m512i (&acc)[MR][NB], const uint8_t* const (&a)[MR], 
 }
 
 // Up to `per_step` of the `left` cache lines at pf into L2 (the next block's weights, spread over
-// a tile's reduction steps).
-FGQ_INLINE void prefetch_step(const int8_t*& pf, int64_t& left, int per_step,
-                              _mm_hint hint = _MM_HINT_T1) {
+// a tile's reduction steps), or into L1 (HINT _MM_HINT_T0: a template argument, since without
+// optimization _mm_prefetch is a macro that needs a constant).
+template <int HINT = _MM_HINT_T1>
+FGQ_INLINE void prefetch_step(const int8_t*& pf, int64_t& left, int per_step) {
   if (left <= 0) return;
-  for (int q = 0; q < per_step; ++q) _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), hint);
+  for (int q = 0; q < per_step; ++q)
+    _mm_prefetch(reinterpret_cast<const char*>(pf + 64 * q), static_cast<_mm_hint>(HINT));
   pf += 64 * per_step, left -= per_step;
 }
 
@@ -332,7 +334,7 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
         wp += 64 * NB;
       }
       prefetch_step(pf, pf_lines, pf_per_step);
-      prefetch_step(px.p, px.lines, px.per_step, _MM_HINT_T0);
+      prefetch_step<_MM_HINT_T0>(px.p, px.lines, px.per_step);
       dot_step<MR, NB>(acc, a, g, w);
     }
   }
@@ -459,7 +461,7 @@ void block_pipelined(const Layer& L, const Task& T, int n, const int8_t* wb, con
         for (int j = 0; j < 4; ++j) w[j] = _mm512_loadu_si512(wp + 64 * j);
         wp += 256;
         prefetch_step(pf, pf_todo, pf_per_step);
-        prefetch_step(px.p, px.lines, px.per_step, _MM_HINT_T0);
+        prefetch_step<_MM_HINT_T0>(px.p, px.lines, px.per_step);
         dot_step<MR, 4>(acc, a, g, w);
         if (step < MR && prev_m >= 0) finish(prev_m + step, step);
       }
