@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -452,4 +453,33 @@ TEST_CASE("fgq-layer-bench: one layer on every kernel path this CPU runs, warm a
   }
   CHECK(f.run_program(FGQ_LAYER_BENCH_EXE, "--isa avx9").code == 2);
   CHECK(f.run_program(FGQ_LAYER_BENCH_EXE, "--reps 0").code != 0);
+}
+
+TEST_CASE("scripts/ab_bench.sh: two benches in interleaved rounds, medians and paired wins") {
+  BenchFixture f;
+  const char* src = std::getenv("FGQ_SOURCE_DIR");
+  const std::string script = std::string(src ? src : ".") + "/scripts/ab_bench.sh";
+  const std::string bench = FGQ_BENCH_EXE;
+  const auto r = f.run_program(script, "--rounds 2 --reps 2 --model " + f.conv_model + " " + bench + " " + bench);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("round 2 of 2 done") != std::string::npos);
+  // One line per bench, "<bench>: median M ms, min N ms over 2 rounds", the second one with its
+  // ratio to the first's median and in how many of the 2 rounds it was faster.
+  std::istringstream lines(r.out);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line);
+  REQUIRE(rows.size() == 2);
+  for (const std::string& row : rows) {
+    CHECK(row.rfind(bench + ": median ", 0) == 0);
+    CHECK(row.find(" ms over 2 rounds") != std::string::npos);
+    CHECK(std::stod(row.substr(bench.size() + std::strlen(": median "))) > 0);
+  }
+  CHECK(rows[0].find("first's median") == std::string::npos);
+  CHECK(rows[1].find("x the first's median, faster in ") != std::string::npos);
+  CHECK(rows[1].find(" of 2 rounds") != std::string::npos);
+
+  CHECK(f.run_program(script, bench).code == 2);  // one bench: nothing to compare
+  CHECK(f.run_program(script, "--model " + f.conv_model + " /nonexistent/fgq-bench " + bench).code == 2);
+  CHECK(f.run_program(script, "--model /nonexistent.onnx " + bench + " " + bench).code == 2);
 }
