@@ -147,9 +147,14 @@ int main(int argc, char** argv) {
     const size_t sets = cold_mb == 0 ? 1 : std::max<size_t>(2, (size_t(cold_mb) << 20) / set_bytes + 1);
     std::unique_ptr<uint8_t, decltype(&std::free)> acts(
         static_cast<uint8_t*>(std::aligned_alloc(64, sets * set_bytes)), &std::free);
-    for (size_t i = 0; i < sets * set_bytes; ++i) acts.get()[i] = uint8_t(rng() % 64);
     const size_t sb = fgq::ops::qconv_scratch_bytes(*k, 1);
     std::unique_ptr<void, decltype(&std::free)> scratch(sb ? std::aligned_alloc(64, round64(sb)) : nullptr, &std::free);
+    if (!acts || (sb && !scratch)) {
+      std::fprintf(stderr, "fgq-layer-bench: cannot allocate %zu MB of activations for %s (--cold-mb %d)\n",
+                   (sets * set_bytes) >> 20, s.name, cold_mb);
+      return 1;
+    }
+    for (size_t i = 0; i < sets * set_bytes; ++i) acts.get()[i] = uint8_t(rng() % 64);
     auto run = [&](const QConvKernel& kk, size_t set = 0) {
       uint8_t* a = acts.get() + set * set_bytes;
       fgq::ops::qconv_run(kk, 1, a, s.residual ? a + res_off : nullptr, a + y_off, scratch.get());
