@@ -2,7 +2,7 @@
 // file, in one process, whole network and per layer, in % of this machine's measured peak.
 //   fgq-bench [--model resnet50] [--batch 1,8] [--threads 2] [--reps 10] [--json FILE]
 //   fgq-bench --quant fgq [--group 4] [--act-bits 8] [--fold-levels 127] [--isa avx2]
-//             [--simulate] [--no-layers | --layers] [--top 10]
+//             [--simulate] [--no-layers | --layers] [--top 10] [--timeline]
 //
 // Engines: fgq-fp32 (fgq::Model as loaded), fgq-int (--quant fgq: the model FGQ-quantized on
 // the calibration images, running the integer pipeline), fgq-sim (--simulate: the same integer
@@ -26,6 +26,11 @@
 // an Executor with an observer that only takes a timestamp after each node, repetitions
 // interleaved between the two; a node's time is the median over the repetitions of the time
 // since the previous node finished (the first node's includes copying the input in).
+//
+// Threads (--timeline): fgq-int runs --reps more times per batch size with qconv_run's
+// measurement hook, and a table splits the threads' time inside the integer convolutions into
+// computing, waiting before a thread's first task, idle after its last one and between tasks
+// (apps/bench_timeline.h), for the whole run and the layers with the most idle time.
 //
 // Exit codes: 0 done, 1 usage error, 2 bad input (model, images), an --isa this CPU cannot run,
 // or an engine failure (when only the integer pipeline cannot take the model, the other engines
@@ -61,6 +66,7 @@
 #include "graph/prepare.h"
 #include "graph/shape_inference.h"
 #include "bench_costs.h"
+#include "bench_timeline.h"
 #include "bench_peaks.h"
 #include "model_registry.h"
 #include "ops/cpu_features.h"
@@ -84,7 +90,7 @@ struct Options {
   std::vector<int> batches{1, 8};
   int threads = 2, reps = 10, warmup = 2, calib_count = 8, top = 0;
   bool no_opencv = false, no_fp32 = false, simulate = false;
-  bool layers_all = false, no_layers = false;
+  bool layers_all = false, no_layers = false, timeline = false;
   std::vector<int> layer_batches{1, 8};
   double peak_seconds = 0.05;
   std::string quant = "none";
@@ -501,6 +507,61 @@ const Peaks& report_final_peak(PeakTracker& tracker, int threads, bool& busy) {
   return peaks;
 }
 
+// --timeline: `reps` runs of the integer engine with qconv_run's hook installed; prints where
+// the threads' time went inside the convolutions and returns it as JSON.
+json report_timeline(const Engine& e, const fgq::Graph& g, const float* input, int batch, int threads,
+                     int reps, int top) {
+  TimelineRecorder rec(threads);
+  struct Installed {
+    explicit Installed(fgq::ops::QConvTimeline* t) { fgq::ops::qconv_set_timeline(t); }
+    ~Installed() { fgq::ops::qconv_set_timeline(nullptr); }
+  };
+  {
+    const Installed hook(&rec);
+    for (int r = 0; r < reps; ++r) {
+      rec.begin_run();
+      e.run(input, batch);
+      rec.end_run();
+    }
+  }
+  std::vector<std::string> names;
+  for (const fgq::Node& n : g.nodes)
+    if (n.op == "QConv") names.push_back(n.name);
+  const TimelineSummary s = rec.summary(names);
+  auto shares = [](const TimelineShares& x) {
+    return fmt::format("{:9.1f}% {:9.1f}% {:9.1f}% {:9.1f}%", x.busy, x.start, x.end, x.gaps);
+  };
+  std::printf("Threads in the integer convolutions of %s, batch %d, %d threads (--timeline, "
+              "%d runs; times are medians):\n  %.3f ms from the first convolution's start to the last one's end, "
+              "%.3f ms of it inside the %zu convolutions\n",
+              e.name.c_str(), batch, threads, s.runs, s.run_ms, s.layers_ms, s.layers.size());
+  std::printf("  %-36s %9s %10s %10s %10s %10s\n", "share of threads x wall time", "wall us",
+              "computing", "before 1st", "after last", "between");
+  std::printf("  %-36s %9.1f %s\n", "all convolutions", s.layers_ms * 1e3, shares(s.share).c_str());
+  // The layers losing the most thread time, in run order.
+  std::vector<size_t> order(s.layers.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto lost = [&](size_t i) { return s.layers[i].wall_us * (100 - s.layers[i].share.busy); };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return lost(a) > lost(b); });
+  order.resize(std::min(order.size(), size_t(top > 0 ? top : 10)));
+  std::sort(order.begin(), order.end());
+  json layers = json::array();
+  for (size_t i : order) {
+    const TimelineLayer& l = s.layers[i];
+    std::printf("  %-36s %9.1f %s\n", l.name.c_str(), l.wall_us, shares(l.share).c_str());
+  }
+  for (const TimelineLayer& l : s.layers)
+    layers.push_back({{"name", l.name}, {"wall_us", l.wall_us}, {"computing_pct", l.share.busy},
+                      {"before_first_task_pct", l.share.start}, {"after_last_task_pct", l.share.end},
+                      {"between_tasks_pct", l.share.gaps}});
+  if (rec.dropped())
+    std::printf("  (%lld events of threads outside the engine's arena not counted)\n", (long long)rec.dropped());
+  return {{"engine", e.name}, {"batch", batch}, {"threads", threads}, {"runs", s.runs},
+          {"run_ms", s.run_ms}, {"convolutions_ms", s.layers_ms}, {"computing_pct", s.share.busy},
+          {"before_first_task_pct", s.share.start}, {"after_last_task_pct", s.share.end},
+          {"between_tasks_pct", s.share.gaps}, {"layers", layers}};
+}
+
 int run(const Options& o) {
   const std::string model_path = fgq::app::resolve_model(o.model);
   const std::string model_name = fs::path(model_path).stem().string();
@@ -685,7 +746,7 @@ int run(const Options& o) {
   // Google-Benchmark-style table: one row per engine and batch size.
   json rows = json::array();
   json agreement = json::object(), quant_error = json::object(), top1 = json::object();
-  json layers = json::array();
+  json layers = json::array(), timelines = json::array();
   for (const int batch : o.batches) {
     // Warm-up: first runs allocate and plan (OpenCV re-plans on a new input shape).
     std::vector<std::vector<float>> first(engines.size());
@@ -724,6 +785,11 @@ int run(const Options& o) {
     time_engines(engines, input.data(), batch, o.reps);
     const Peaks peaks = tracker.measure(fmt::format("batch {}", batch), false);
     const std::map<std::string, double> wall_of = print_table(engines, peaks, model_name, batch, o, rows);
+    if (o.timeline && i_int >= 0) {
+      std::printf("\n");
+      timelines.push_back(report_timeline(engines[size_t(i_int)], saved_quantized ? fp32_run.graph : int_run.graph,
+                                          input.data(), batch, o.threads, o.reps, o.top));
+    }
 
     // Per-layer profiles of this batch size, the two engines interleaved like above.
     if (layer_batches.count(batch) && !profiles.empty()) {
@@ -773,7 +839,8 @@ int run(const Options& o) {
                   {"quantization_error", quant_error},
                   {"top1_agreement", top1}}},
                 {"benchmarks", rows},
-                {"layers", layers}};
+                {"layers", layers},
+                {"timeline", timelines}};
     std::ofstream out(o.json_path);
     out << doc.dump(2) << "\n";
     if (!out) fgq::fail(o.json_path, "cannot write the JSON report");
@@ -845,6 +912,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->delimiter(',')
       ->check(CLI::Range(1, 1024));
+  cli.add_flag("--timeline", o.timeline,
+               "fgq-int only: where the threads' time goes inside the integer convolutions (--reps more runs)");
   cli.add_option("--top", o.top, "per-layer tables: only the N slowest MAC layers (0: all, in graph order)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

@@ -299,6 +299,47 @@ TEST_CASE("fgq-bench: --quant fgq adds the integer pipeline, profiled per layer"
     if (n["op"] == "QConv") CHECK(n["kind"] == "int8");
 }
 
+TEST_CASE("fgq-bench: --timeline splits the threads' time in the integer convolutions") {
+  BenchFixture f;
+  std::string args = f.quant_args();
+  args.replace(args.find("--threads 1"), 11, "--threads 2");
+  const auto r = f.bench(args + " --batch 2 --no-opencv --no-layers --timeline");
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("Threads in the integer convolutions of fgq-int, batch 2, 2 threads") != std::string::npos);
+  CHECK(r.out.find("all convolutions") != std::string::npos);
+  const json doc = f.report();
+  REQUIRE(doc["timeline"].size() == 1);
+  const json& t = doc["timeline"][0];
+  CHECK(t["engine"] == "fgq-int");
+  CHECK(t["batch"] == 2);
+  CHECK(t["threads"] == 2);
+  CHECK(t["runs"] == 2);  // --reps
+  CHECK(t["run_ms"].get<double>() >= t["convolutions_ms"].get<double>());
+  auto check_shares = [](const json& x) {
+    double sum = 0;
+    for (const char* k : {"computing_pct", "before_first_task_pct", "after_last_task_pct", "between_tasks_pct"}) {
+      INFO(k);
+      CHECK(x[k].get<double>() >= 0);
+      CHECK(x[k].get<double>() <= 100.0001);
+      sum += x[k].get<double>();
+    }
+    CHECK(sum == Approx(100).margin(1e-6));
+  };
+  check_shares(t);
+  CHECK(t["computing_pct"].get<double>() > 0);
+  // One row per QConv node, named after it: the fixture's conv1, conv2 and classifier.
+  REQUIRE(t["layers"].size() == 3);
+  std::set<std::string> names;
+  for (const json& l : t["layers"]) {
+    check_shares(l);
+    CHECK(l["wall_us"].get<double>() > 0);
+    names.insert(l["name"].get<std::string>());
+  }
+  CHECK(names.size() == 3);
+  CHECK(names.count("#1") == 0);
+}
+
 TEST_CASE("fgq-bench: --isa scalar, --simulate, 4-bit activations") {
   BenchFixture f;
   const auto r = f.bench(f.quant_args() + " --batch 1 --no-opencv --isa scalar --simulate " +

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -572,6 +573,45 @@ TEST_CASE("qconv paths: same bytes on 1 and 2 threads", "[qconv]") {
       INFO(fgq::ops::isa_name(isa) << " threads " << threads);
       CHECK(got == ref);
     }
+}
+
+// Counts the hook's calls (thread-safe: tasks run on every thread of the arena).
+struct CountingTimeline : fgq::ops::QConvTimeline {
+  std::atomic<int> layer_begin{0}, layer_end{0}, task_begin{0}, task_end{0}, task_outside{0};
+  std::atomic<bool> open{false};
+  void layer(bool begin) override {
+    (begin ? layer_begin : layer_end)++;
+    open = begin;
+  }
+  void task(bool begin) override {
+    (begin ? task_begin : task_end)++;
+    if (!open) task_outside++;
+  }
+};
+
+TEST_CASE("qconv paths: the timeline hook sees one layer span around all its tasks, same bytes", "[qconv]") {
+  std::mt19937 rng(17);
+  Layer L;
+  L.p = params(40, 9, 9, 200, 3, 3, 1, 1);
+  L.batch = 3;
+  fill_random(L, Weights::Ternary, rng);
+  const auto ref = run_reference(L);
+  for (Isa isa : fgq::ops::supported_isas()) {
+    INFO(fgq::ops::isa_name(isa));
+    CountingTimeline t;
+    fgq::ops::qconv_set_timeline(&t);
+    tbb::task_arena arena(2);
+    std::vector<uint8_t> got;
+    bool guard = false;
+    arena.execute([&] { got = run_isa(isa, L, guard); });
+    fgq::ops::qconv_set_timeline(nullptr);
+    CHECK(got == ref);
+    CHECK(t.layer_begin == 1);
+    CHECK(t.layer_end == 1);
+    CHECK(t.task_begin >= 2);  // 200 output channels, 243 pixels: split over 2 threads
+    CHECK(t.task_end == t.task_begin.load());
+    CHECK(t.task_outside == 0);
+  }
 }
 
 TEST_CASE("qconv paths: the output may overwrite a residual of the same type", "[qconv]") {
