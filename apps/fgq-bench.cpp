@@ -30,7 +30,7 @@
 // Threads (--timeline): fgq-int runs --reps more times per batch size with qconv_run's
 // measurement hook, and a table splits the threads' time inside the integer convolutions into
 // computing, waiting before a thread's first task, idle after its last one and between tasks
-// (apps/bench_timeline.h), for the whole run and the layers with the most idle time.
+// (apps/bench_timeline.h), for the whole run and per layer (--top N: the N losing the most).
 //
 // Exit codes: 0 done, 1 usage error, 2 bad input (model, images), an --isa this CPU cannot run,
 // or an engine failure (when only the integer pipeline cannot take the model, the other engines
@@ -538,13 +538,15 @@ json report_timeline(const Engine& e, const fgq::Graph& g, const float* input, i
   std::printf("  %-36s %9s %10s %10s %10s %10s\n", "share of threads x wall time", "wall us",
               "computing", "before 1st", "after last", "between");
   std::printf("  %-36s %9.1f %s\n", "all convolutions", s.layers_ms * 1e3, shares(s.share).c_str());
-  // The layers losing the most thread time, in run order.
+  // Every layer, or (--top N) the N losing the most thread time; in run order.
   std::vector<size_t> order(s.layers.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto lost = [&](size_t i) { return s.layers[i].wall_us * (100 - s.layers[i].share.busy); };
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return lost(a) > lost(b); });
-  order.resize(std::min(order.size(), size_t(top > 0 ? top : 10)));
-  std::sort(order.begin(), order.end());
+  if (top > 0 && size_t(top) < order.size()) {
+    auto lost = [&](size_t i) { return s.layers[i].wall_us * (100 - s.layers[i].share.busy); };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return lost(a) > lost(b); });
+    order.resize(size_t(top));
+    std::sort(order.begin(), order.end());
+  }
   json layers = json::array();
   for (size_t i : order) {
     const TimelineLayer& l = s.layers[i];
@@ -914,7 +916,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   cli.add_flag("--timeline", o.timeline,
                "fgq-int only: where the threads' time goes inside the integer convolutions (--reps more runs)");
-  cli.add_option("--top", o.top, "per-layer tables: only the N slowest MAC layers (0: all, in graph order)")
+  cli.add_option("--top", o.top, "per-layer tables: only the N slowest MAC layers (--timeline: the N losing the most thread time; 0: all, in graph order)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cli.add_option("--peak-seconds", o.peak_seconds, "length of each peak-measurement trial")
