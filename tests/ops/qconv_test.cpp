@@ -557,12 +557,18 @@ TEST_CASE("qconv paths: int16 saturation would show (all-255 input, +-127 weight
   }
 }
 
-TEST_CASE("qconv paths: same bytes on 1 and 2 threads", "[qconv]") {
-  std::mt19937 rng(99);
+// A ternary 3x3 layer big enough to run on two threads (17 M multiply-adds, 200 channels).
+Layer two_thread_layer(unsigned seed) {
+  std::mt19937 rng(seed);
   Layer L;
   L.p = params(40, 9, 9, 200, 3, 3, 1, 1);
   L.batch = 3;
   fill_random(L, Weights::Ternary, rng);
+  return L;
+}
+
+TEST_CASE("qconv paths: same bytes on 1 and 2 threads", "[qconv]") {
+  const Layer L = two_thread_layer(99);
   const auto ref = run_reference(L);
   for (Isa isa : fgq::ops::supported_isas())
     for (int threads : {1, 2}) {
@@ -590,11 +596,7 @@ struct CountingTimeline : fgq::ops::QConvTimeline {
 };
 
 TEST_CASE("qconv paths: the timeline hook sees one layer span around all its tasks, same bytes", "[qconv]") {
-  std::mt19937 rng(17);
-  Layer L;
-  L.p = params(40, 9, 9, 200, 3, 3, 1, 1);
-  L.batch = 3;
-  fill_random(L, Weights::Ternary, rng);
+  const Layer L = two_thread_layer(17);
   const auto ref = run_reference(L);
   for (Isa isa : fgq::ops::supported_isas()) {
     INFO(fgq::ops::isa_name(isa));
