@@ -3,26 +3,11 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
-#include <chrono>
 #include <initializer_list>
 
+#include "bench_stats.h"
+
 namespace fgq::bench {
-namespace {
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-}  // namespace
 
 TimelineRecorder::TimelineRecorder(int threads, int64_t (*clock)())
     : threads_(std::max(1, threads)), clock_(clock ? clock : now_ns) {

@@ -68,6 +68,7 @@
 #include "bench_costs.h"
 #include "bench_timeline.h"
 #include "bench_peaks.h"
+#include "bench_stats.h"
 #include "model_registry.h"
 #include "ops/cpu_features.h"
 #include "ops/cpu_peak.h"
@@ -101,18 +102,6 @@ double cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // max|a - b| / max|b| over n values: the error of `a` relative to the scale of reference `b`.
