@@ -192,6 +192,15 @@ FGQ_INLINE void epi_fast(const Epi& e, int64_t mp, int n, const __m512* mu, cons
   _mm512_storeu_si512(e.y + mp * e.opb + n, _mm512_permutexvar_epi32(idx, c));
 }
 
+// epi_fast for the MR pixels m.. of a tile (accumulators acc[p][0..3]).
+template <int MR, int RES, int S8OUT>
+FGQ_INLINE void epi_fast_tile(const Epi& e, int64_t m, int n, const __m512* mu, const __m512* bi,
+                              const __m512i* clamp, const __m512i (&acc)[MR][4]) {
+#pragma GCC unroll 8
+  for (int p = 0; p < MR; ++p)
+    epi_fast<RES, S8OUT>(e, m + p, n, mu, bi, clamp, acc[p][0], acc[p][1], acc[p][2], acc[p][3]);
+}
+
 // Resident ternary weights (Layer::resident): vpshufb of the 16 level bytes broadcast to each
 // 128-bit lane puts oc o's level in the 4 bytes of lane o (kLevelIdx), zeroed where the
 // nonzero mask is clear, then negated where the negative mask is set.
@@ -357,21 +366,18 @@ void tile(const Layer& L, const Task& T, int64_t m, int n, const int8_t* wb, con
       const int variant = 2 * fast + (e.out_type == kS8);
       const __m512i clampv[2] = {_mm512_set1_epi8(char(int(L.lo))), _mm512_set1_epi8(char(int(L.hi)))};
       const __m512i* clamp = L.fast_clamp ? clampv : nullptr;
-#pragma GCC unroll 8
-      for (int p = 0; p < MR; ++p) {
-        const int64_t mp = m + p;
-#define FGQ_EPI(R, S) \
-  epi_fast<R, S>(e, mp, n, mu, bi, clamp, acc[p][0], acc[p][1], acc[p][2], acc[p][3])
-        switch (variant) {
-          case 2 * kFastEpiNoRes: FGQ_EPI(0, 0); break;
-          case 2 * kFastEpiNoRes + 1: FGQ_EPI(0, 1); break;
-          case 2 * kFastEpiResU8: FGQ_EPI(1, 0); break;
-          case 2 * kFastEpiResU8 + 1: FGQ_EPI(1, 1); break;
-          case 2 * kFastEpiResS8: FGQ_EPI(2, 0); break;
-          default: FGQ_EPI(2, 1); break;
-        }
-#undef FGQ_EPI
+      // One dispatch per tile, not per pixel: a switch inside the pixel loop left GCC a 27 KB
+      // epilogue of per-pixel tests and spills (28 % of a 64 -> 256 layer's samples).
+#define FGQ_EPI(R, S) epi_fast_tile<MR, R, S>(e, m, n, mu, bi, clamp, acc)
+      switch (variant) {
+        case 2 * kFastEpiNoRes: FGQ_EPI(0, 0); break;
+        case 2 * kFastEpiNoRes + 1: FGQ_EPI(0, 1); break;
+        case 2 * kFastEpiResU8: FGQ_EPI(1, 0); break;
+        case 2 * kFastEpiResU8 + 1: FGQ_EPI(1, 1); break;
+        case 2 * kFastEpiResS8: FGQ_EPI(2, 0); break;
+        default: FGQ_EPI(2, 1); break;
       }
+#undef FGQ_EPI
       return;
     }
   }
