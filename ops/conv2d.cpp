@@ -95,6 +95,7 @@ namespace detail {
 
 void conv2d_f32_eigen(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                       const float* residual, bool relu, float* y) {
+  use_fixed_eigen_blocking();
   const int N = s.OH() * s.OW();
   const long depth = static_cast<long>(s.C) * s.KH * s.KW;
   const bool direct = s.KH == 1 && s.KW == 1 && s.SH == 1 && s.SW == 1 && s.PT == 0 &&
@@ -148,6 +149,7 @@ void conv2d_f32_batch(const Conv2dShape& s, int batch, const float* x, long x_st
   if (detail::conv2d_f32_avx512(s, batch, x, x_stride, w, bias, residual, relu, y, y_stride))
     return;
   // Eigen path: one call per image, images in parallel (each call splits further if it pays).
+  use_fixed_eigen_blocking();  // here, before the threads (each call also makes sure)
   auto image = [&](int b) {
     detail::conv2d_f32_eigen(s, x + b * x_stride, w, bias,
                              residual ? residual + b * y_stride : nullptr, relu, y + b * y_stride);

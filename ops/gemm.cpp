@@ -51,6 +51,7 @@ void gemm_cols(int M, int N, int K, const float* A, const float* B, bool trans_b
 
 void gemm_f32(int M, int N, int K, const float* A, const float* B, bool trans_b, const float* C,
               bool c_is_row, float alpha, float beta, float* Y) {
+  use_fixed_eigen_blocking();
   check(M, N, K);
   if (double(M) * N * K < kParallelMacs || N < 2 * kMinTileCols) {
     gemm_cols(M, N, K, A, B, trans_b, C, c_is_row, alpha, beta, Y, 0, N);

@@ -67,6 +67,7 @@ bool upper_inverse_factor(const MatF& R, float lambda, RowMatF& U) {
 
 void accumulate_hessian(LayerHessian& h, const float* x, int64_t batch, const PatchWindow& win,
                         int64_t max_samples) {
+  use_fixed_eigen_blocking();
   const int64_t d = win.C * win.KH * win.KW;
   if (h.d == 0) {
     h.d = d;
@@ -117,6 +118,7 @@ std::vector<int64_t> group_order(int64_t C, int64_t RS) {
 }  // namespace
 
 GptqFactor gptq_factor(const LayerHessian& hess, int64_t C, int64_t RS, double damp) {
+  use_fixed_eigen_blocking();
   GptqFactor f;
   const int64_t d = C * RS;
   // Fewer samples than inputs: H is singular, and compensation would push errors into the

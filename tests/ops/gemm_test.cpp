@@ -1,6 +1,9 @@
+#include "third_party/eigen_core.h"  // first: see the note there
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "fgq/error.h"
@@ -63,4 +66,21 @@ TEST_CASE("gemm: non-positive sizes are rejected") {
   float buf[4] = {};
   CHECK_THROWS_AS(fgq::ops::gemm_f32(0, 1, 1, buf, buf, false, nullptr, false, 1, 0, buf),
                   fgq::Error);
+}
+
+// Eigen's GEMM blocking follows the CPU's caches unless fixed (third_party/eigen_core.h): after
+// an fgq product, whatever Eigen had detected, the sizes are the fixed ones and the result is
+// the product under them, bit for bit.
+TEST_CASE("gemm: Eigen's blocking is fixed, whatever the CPU's caches") {
+  Eigen::setCpuCacheSizes(32 * 1024, 512 * 1024, 8 * 1024 * 1024);  // as another CPU reports
+  const int M = 16, N = 48, K = 1200;  // one thread: below gemm_f32's split
+  const auto A = random_floats(size_t(M) * K, 7), B = random_floats(size_t(K) * N, 8);
+  std::vector<float> got(size_t(M) * N);
+  fgq::ops::gemm_f32(M, N, K, A.data(), B.data(), false, nullptr, false, 1.f, 0.f, got.data());
+  CHECK(Eigen::l1CacheSize() == 48 * 1024);
+  CHECK(Eigen::l2CacheSize() == 1024 * 1024);
+  CHECK(Eigen::l3CacheSize() == 32 * 1024 * 1024);
+  using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const RowMat want = Eigen::Map<const RowMat>(A.data(), M, K) * Eigen::Map<const RowMat>(B.data(), K, N);
+  REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
 }
