@@ -81,6 +81,7 @@ TEST_CASE("gemm: Eigen's blocking is fixed, whatever the CPU's caches") {
   CHECK(Eigen::l2CacheSize() == 1024 * 1024);
   CHECK(Eigen::l3CacheSize() == 32 * 1024 * 1024);
   using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const RowMat want = Eigen::Map<const RowMat>(A.data(), M, K) * Eigen::Map<const RowMat>(B.data(), K, N);
+  const RowMat want =
+      Eigen::Map<const RowMat>(A.data(), M, K) * Eigen::Map<const RowMat>(B.data(), K, N);
   REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
 }
