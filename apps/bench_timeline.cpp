@@ -20,7 +20,7 @@ void TimelineRecorder::begin_run() {
   for (auto& e : events_) e.clear();
 }
 
-void TimelineRecorder::add(int kind) {
+void TimelineRecorder::mark(Event kind) {
   const int slot = tbb::this_task_arena::current_thread_index();
   if (slot < 0 || slot >= threads_) {
     ++dropped_;  // a thread outside the arena the recorder was made for
@@ -29,18 +29,15 @@ void TimelineRecorder::add(int kind) {
   events_[size_t(slot)].push_back({clock_(), kind});
 }
 
-void TimelineRecorder::layer(bool begin) { add(begin ? 0 : 1); }
-void TimelineRecorder::task(bool begin) { add(begin ? 2 : 3); }
-
 void TimelineRecorder::end_run() {
   // The layers' spans (on the calling thread, one pair per layer, in order) and every thread's
   // task spans; a task belongs to the layer whose span holds its start.
   std::vector<std::pair<int64_t, int64_t>> spans;
   for (const auto& thread : events_) {
     int64_t open = -1;
-    for (const Event& e : thread) {
-      if (e.kind == 0) open = e.ns;
-      if (e.kind == 1 && open >= 0) spans.emplace_back(open, e.ns), open = -1;
+    for (const Stamp& e : thread) {
+      if (e.kind == kLayerBegin) open = e.ns;
+      if (e.kind == kLayerEnd && open >= 0) spans.emplace_back(open, e.ns), open = -1;
     }
   }
   std::sort(spans.begin(), spans.end());
@@ -50,9 +47,9 @@ void TimelineRecorder::end_run() {
   for (const auto& thread : events_) {
     std::vector<int64_t> first(spans.size(), -1), last(spans.size(), -1);
     int64_t open = -1;
-    for (const Event& e : thread) {
-      if (e.kind == 2) open = e.ns;
-      if (e.kind != 3 || open < 0) continue;
+    for (const Stamp& e : thread) {
+      if (e.kind == kTaskBegin) open = e.ns;
+      if (e.kind != kTaskEnd || open < 0) continue;
       const auto it = std::upper_bound(spans.begin(), spans.end(), std::make_pair(open, INT64_MAX));
       if (it != spans.begin()) {
         const size_t l = size_t(it - spans.begin()) - 1;

@@ -39,24 +39,22 @@ class TimelineRecorder : public ops::QConvTimeline {
   // Around each recorded run (nothing may run qconv layers outside them while installed).
   void begin_run();
   void end_run();
-  void layer(bool begin) override;
-  void task(bool begin) override;
+  void mark(Event e) override;
   // layer_names: the QConv nodes in run order (a layer past the list is "#index").
   TimelineSummary summary(const std::vector<std::string>& layer_names) const;
   int64_t dropped() const { return dropped_; }  // events of threads past `threads`
 
  private:
-  struct Event {
+  struct Stamp {  // an event and when it happened
     int64_t ns;
-    int kind;  // 0 layer begin, 1 layer end, 2 task begin, 3 task end
+    Event kind;
   };
   struct LayerRun {  // one layer in one run, nanoseconds
     int64_t wall = 0, busy = 0, start = 0, end = 0;
   };
-  void add(int kind);
   int threads_;
   int64_t (*clock_)();
-  std::vector<std::vector<Event>> events_;  // per thread slot, the current run
+  std::vector<std::vector<Stamp>> events_;  // per thread slot, the current run
   std::vector<std::vector<LayerRun>> runs_;  // [run][layer]
   std::vector<int64_t> run_ns_;
   int64_t dropped_ = 0;

@@ -626,6 +626,23 @@ std::pair<const void*, size_t> qconv_first_weights(const QConvKernel& k, int bat
 
 namespace {
 std::atomic<QConvTimeline*> g_timeline{nullptr};
+
+// Marks `begin` on the timeline (if any) now and its end when the scope exits, however it exits.
+class TimelineSpan {
+ public:
+  TimelineSpan(QConvTimeline* t, QConvTimeline::Event begin) : t_(t), begin_(begin) {
+    if (t_) t_->mark(begin_);
+  }
+  ~TimelineSpan() {
+    if (t_) t_->mark(QConvTimeline::Event(begin_ + 1));
+  }
+  TimelineSpan(const TimelineSpan&) = delete;
+  TimelineSpan& operator=(const TimelineSpan&) = delete;
+
+ private:
+  QConvTimeline* t_;
+  QConvTimeline::Event begin_;
+};
 }  // namespace
 
 void qconv_set_timeline(QConvTimeline* timeline) { g_timeline.store(timeline); }
@@ -633,13 +650,7 @@ void qconv_set_timeline(QConvTimeline* timeline) { g_timeline.store(timeline); }
 void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* residual, void* y,
                void* scratch, const QConvKernel* next) {
   QConvTimeline* const timeline = g_timeline.load(std::memory_order_relaxed);
-  struct LayerSpan {  // ends the layer's span however qconv_run returns
-    QConvTimeline* t;
-    ~LayerSpan() {
-      if (t) t->layer(false);
-    }
-  } span{timeline};
-  if (timeline) timeline->layer(true);
+  const TimelineSpan layer_span(timeline, QConvTimeline::kLayerBegin);
   const QConvParams& p = k.p;
   if (batch < 1) fail("qconv_run", "batch " + std::to_string(batch) + " must be >= 1");
   if (!x || !y) fail("qconv_run", "null input or output");
@@ -693,13 +704,7 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
   // Tasks in channel-block-major order: a thread's consecutive tasks (TBB hands them out in
   // ranges) mostly share their weights, which stay expanded (resident) and cached.
   auto run_task = [&](int64_t task) {
-    struct TaskSpan {
-      QConvTimeline* t;
-      ~TaskSpan() {
-        if (t) t->task(false);
-      }
-    } task_span{timeline};
-    if (timeline) timeline->task(true);
+    const TimelineSpan task_span(timeline, QConvTimeline::kTaskBegin);
     const int64_t ni = task / pl.m_tasks, mi = task % pl.m_tasks;
     qk::Task t{};
     t.m0 = mi * pl.m_chunk;

@@ -105,15 +105,15 @@ size_t qconv_scratch_bytes(const QConvKernel& k, int batch);
 void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* residual, void* y,
                void* scratch, const QConvKernel* next = nullptr);
 
-// Measurement hook (fgq-bench --timeline): while one is set, qconv_run calls layer(true) and
-// layer(false) on the calling thread when a layer starts and ends, and task(true) and
-// task(false) around each of its tasks on the thread that runs it. Null (the default): off.
-// Results do not depend on it. Set it only while no qconv_run is running.
+// Measurement hook (fgq-bench --timeline): while one is set, qconv_run marks kLayerBegin and
+// kLayerEnd on the calling thread when a layer starts and ends, and kTaskBegin and kTaskEnd
+// around each of its tasks on the thread that runs it. Null (the default): off. Results do not
+// depend on it. Set it only while no qconv_run is running.
 class QConvTimeline {
  public:
+  enum Event : int { kLayerBegin, kLayerEnd, kTaskBegin, kTaskEnd };  // an end is its begin + 1
   virtual ~QConvTimeline() = default;
-  virtual void layer(bool begin) = 0;
-  virtual void task(bool begin) = 0;
+  virtual void mark(Event e) = 0;
 };
 void qconv_set_timeline(QConvTimeline* timeline);
 

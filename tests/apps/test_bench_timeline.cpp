@@ -15,16 +15,17 @@ int64_t test_clock() { return g_now; }
 // from 100 to 200 ns without a task (a layer the calling thread ran alone would record its tasks
 // too; this one stands for time the thread spent waiting).
 void one_run(fgq::bench::TimelineRecorder& rec, int64_t base) {
-  auto at = [&](int64_t t) { g_now = base + t; };
+  using T = fgq::ops::QConvTimeline;
+  auto at = [&](int64_t t, T::Event e) { g_now = base + t, rec.mark(e); };
   rec.begin_run();
-  at(0), rec.layer(true);
-  at(10), rec.task(true);
-  at(50), rec.task(false);
-  at(60), rec.task(true);
-  at(80), rec.task(false);
-  at(100), rec.layer(false);
-  at(100), rec.layer(true);
-  at(200), rec.layer(false);
+  at(0, T::kLayerBegin);
+  at(10, T::kTaskBegin);
+  at(50, T::kTaskEnd);
+  at(60, T::kTaskBegin);
+  at(80, T::kTaskEnd);
+  at(100, T::kLayerEnd);
+  at(100, T::kLayerBegin);
+  at(200, T::kLayerEnd);
   rec.end_run();
 }
 

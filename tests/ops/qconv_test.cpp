@@ -585,13 +585,13 @@ TEST_CASE("qconv paths: same bytes on 1 and 2 threads", "[qconv]") {
 struct CountingTimeline : fgq::ops::QConvTimeline {
   std::atomic<int> layer_begin{0}, layer_end{0}, task_begin{0}, task_end{0}, task_outside{0};
   std::atomic<bool> open{false};
-  void layer(bool begin) override {
-    (begin ? layer_begin : layer_end)++;
-    open = begin;
-  }
-  void task(bool begin) override {
-    (begin ? task_begin : task_end)++;
-    if (!open) task_outside++;
+  void mark(Event e) override {
+    switch (e) {
+      case kLayerBegin: layer_begin++, open = true; break;
+      case kLayerEnd: layer_end++, open = false; break;
+      case kTaskBegin: task_begin++, task_outside += !open; break;
+      case kTaskEnd: task_end++, task_outside += !open; break;
+    }
   }
 };
 
