@@ -9,10 +9,8 @@
 #include <string>
 #include <vector>
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-
 #include "graph/error.h"
+#include "ops/parallel_tasks.h"
 
 namespace fgq::ops {
 namespace {
@@ -67,8 +65,7 @@ void for_rows(int64_t rows, int64_t row_elems, Body body) {
   // A quarter of the parallel threshold per task: a few tasks per thread, so that two threads
   // share an image's rows evenly.
   const int64_t grain = std::max<int64_t>(1, kParallelElems / 4 / std::max<int64_t>(1, row_elems));
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, grain),
-                    [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
+  parallel_chunks(rows, grain, body);
 }
 
 }  // namespace

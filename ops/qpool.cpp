@@ -10,10 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-
 #include "graph/error.h"
+#include "ops/parallel_tasks.h"
 
 namespace fgq::ops {
 namespace {
@@ -133,8 +131,7 @@ void maxpool2d_q(const Pool2dShape& s, int batch, QType type, const void* x, voi
     run(0, rows);
   } else {
     const int64_t grain = std::max<int64_t>(1, kParallelWork / 4 / std::max<int64_t>(1, row_work));
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, grain),
-                      [&](const tbb::blocked_range<int64_t>& r) { run(r.begin(), r.end()); });
+    parallel_chunks(rows, grain, run);
   }
 }
 
@@ -209,10 +206,7 @@ void global_avgpool_q(int batch, int C, int HW, QType in, const void* x, float m
   if (work < kParallelWork || tasks == 1) {
     for (int64_t t = 0; t < tasks; ++t) task(t);
   } else {
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, tasks),
-                      [&](const tbb::blocked_range<int64_t>& r) {
-                        for (int64_t t = r.begin(); t < r.end(); ++t) task(t);
-                      });
+    parallel_tasks(tasks, task);
   }
 }
 

@@ -5,11 +5,16 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <optional>
 
 #include "graph/error.h"
 #include "graph/shape_inference.h"
+#include "ops/parallel_tasks.h"
 #include "runtime/memory_plan.h"
 #include "runtime/op_registry.h"
 #include "runtime/tensor_storage.h"
@@ -111,6 +116,10 @@ struct Executor::Impl {
   bool input_from_caller = false;
   const float* run_input = nullptr;
   std::vector<rt::Kernel> kernels;
+  // Per node: it may run inside a spinning team (OpKernelDef::team_parallel), and whether the
+  // run opens teams at all (FGQ_SPIN_TEAM=0: never).
+  std::vector<bool> team_node;
+  bool spin_team = true;
   Observer observer;
 
   Shape shape_at(int v, int batch) const {
@@ -127,6 +136,7 @@ Executor::Executor(const Graph& graph, int max_batch, std::shared_ptr<rt::Kernel
   Graph& g = m.g;
   if (max_batch < 1) fail(g.source, "executor: max_batch must be >= 1");
   m.max_batch = max_batch;
+  if (const char* e = std::getenv("FGQ_SPIN_TEAM")) m.spin_team = std::string(e) != "0";
   // Reject unknown ops first so the error names the op rather than a shape-inference symptom.
   const rt::OpRegistry& ops = rt::builtin_ops();
   for (const Node& n : g.nodes)
@@ -201,6 +211,7 @@ Executor::Executor(const Graph& graph, int max_batch, std::shared_ptr<rt::Kernel
     if (c.lead && waiting) *waiting = c.lead, waiting.reset();
     if (c.next_lead) waiting = c.next_lead;
     m.kernels.push_back(std::move(c.run));
+    m.team_node.push_back(defs[i]->team_parallel);
     m.scratch_bytes = std::max(m.scratch_bytes, c.scratch_bytes);
   }
   if (m.scratch_bytes) {
@@ -223,15 +234,29 @@ void Executor::run(const float* input, int batch) {
     const size_t in_elems = size_t(batch) * size_t(numel(m.shape1[m.input]));
     std::memcpy(m.act[m.input], input, sizeof(float) * in_elems);
   }
-  for (size_t i = 0; i < m.kernels.size(); ++i) {
-    m.kernels[i](batch, m.scratch.get());
-    if (m.observer) {
-      const Node& n = m.g.nodes[i];
-      const int y = n.outputs[0];
-      float* out = m.g.values[y].dtype == DType::F32 ? reinterpret_cast<float*>(m.act[y]) : nullptr;
-      m.observer(n, static_cast<int>(i), out, m.shape_at(y, batch));
+  // Consecutive nodes whose loops a team can run share one spinning team (ops/parallel_tasks.h):
+  // its helpers wait for the next layer's tasks without sleeping. An observer runs any code
+  // between nodes, so it gets TBB's threads as they are. The isolation keeps this thread from
+  // picking up outside work (a decode task of fgq-run) while it waits for its own tasks.
+  const int threads = tbb::this_task_arena::max_concurrency();
+  const bool teams = m.spin_team && threads > 1 && !m.observer;
+  tbb::this_task_arena::isolate([&] {
+    std::optional<ops::SpinTeam> team;
+    for (size_t i = 0; i < m.kernels.size(); ++i) {
+      if (teams && m.team_node[i]) {
+        if (!team) team.emplace(threads);
+      } else {
+        team.reset();
+      }
+      m.kernels[i](batch, m.scratch.get());
+      if (m.observer) {
+        const Node& n = m.g.nodes[i];
+        const int y = n.outputs[0];
+        float* out = m.g.values[y].dtype == DType::F32 ? reinterpret_cast<float*>(m.act[y]) : nullptr;
+        m.observer(n, static_cast<int>(i), out, m.shape_at(y, batch));
+      }
     }
-  }
+  });
 }
 
 int Executor::max_batch() const { return impl_->max_batch; }

@@ -111,6 +111,10 @@ struct OpKernelDef {
   // Reads the graph input through NodeView::caller_input when that is set: when every reader
   // of the graph input does, the executor does not copy the caller's input into its arena.
   bool reads_caller_input = false;
+  // Its kernel's parallel loops are ops::parallel_tasks (or it has none), so it may run while
+  // the executor keeps a spinning team (ops::SpinTeam) open: a TBB loop would find the team's
+  // helpers busy spinning and run on the calling thread alone.
+  bool team_parallel = false;
 };
 
 class OpRegistry {

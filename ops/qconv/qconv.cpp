@@ -30,18 +30,13 @@
 //     epilogue drops the float clamp altogether (qk::Layer::fast_epi).
 // qconv_run: converts the input into the scratch if the path needs it (u4 -> u8 unpacking;
 //   avx2: widening to int16 x - in_zero; dense: the padded C-byte image), then runs tasks of
-//   (pixel range x output-channel range) with tbb::parallel_for (one thread for a layer under
+//   (pixel range x output-channel range) with ops::parallel_tasks (one thread for a layer under
 //   1 M multiply-adds: waking a worker costs more). A task builds its row pointers a chunk of
 //   pixels at a time (in buffers the thread keeps: no allocation per call) and calls the
 //   micro-kernel per chunk, which loops over the task's channel blocks (outer: the block's
 //   weights stay in L1/L2, the next block's are prefetched meanwhile) and its 6-pixel tiles
 //   (inner; tiles run across image boundaries).
 #include "ops/qconv/qconv.h"
-
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/partitioner.h>
-#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <atomic>
@@ -53,6 +48,7 @@
 #include <vector>
 
 #include "graph/error.h"
+#include "ops/parallel_tasks.h"
 #include "ops/qconv/qconv_ukernel.h"
 
 namespace fgq::ops {
@@ -595,7 +591,7 @@ Plan plan_tasks(const QConvKernel& k, int batch, int threads) {
 // stream).
 int run_threads(const QConvKernel& k, int batch) {
   if (qconv_macs(k, batch) < (1 << 20) && k.wpack_bytes < (256 << 10)) return 1;
-  return std::max(1, tbb::this_task_arena::max_concurrency());
+  return parallel_threads();
 }
 
 // TBB's simple partitioner halves the task range, so with T threads thread j runs about tasks
@@ -669,30 +665,26 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
     const int64_t C = g.C, prow = int64_t(k.Wp) * C, cs = k.cs;
     const int64_t rows = int64_t(batch) * k.Hp;
     const uint8_t z = uint8_t(p.in_zero);
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, 16),
-                      [&](const tbb::blocked_range<int64_t>& r) {
-                        for (int64_t i = r.begin(); i < r.end(); ++i) {
-                          const int64_t b = i / k.Hp, ih = i % k.Hp - g.PT;
-                          uint8_t* d = dst + i * prow;
-                          if (ih < 0 || ih >= g.H) {
-                            std::memset(d, z, size_t(prow));
-                            continue;
-                          }
-                          std::memset(d, z, size_t(g.PL * C));
-                          qk::fgq_qconv_dense_row_avx512vnni(x + (b * hw + ih * g.W) * cs, g.W,
-                                                             int32_t(C), d + g.PL * C);
-                          std::memset(d + (g.PL + g.W) * C, z, size_t(g.PR * C));
-                        }
-                      });
+    parallel_chunks(rows, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i) {
+        const int64_t b = i / k.Hp, ih = i % k.Hp - g.PT;
+        uint8_t* d = dst + i * prow;
+        if (ih < 0 || ih >= g.H) {
+          std::memset(d, z, size_t(prow));
+          continue;
+        }
+        std::memset(d, z, size_t(g.PL * C));
+        qk::fgq_qconv_dense_row_avx512vnni(x + (b * hw + ih * g.W) * cs, g.W,
+                                           int32_t(C), d + g.PL * C);
+        std::memset(d + (g.PL + g.W) * C, z, size_t(g.PR * C));
+      }
+    });
     std::memset(dst + rows * prow, z, 64);
     xin = dst;
   } else if (k.convert) {
     auto* dst = static_cast<uint8_t*>(scratch);
     const int64_t pixels = batch * hw;
-    tbb::parallel_for(tbb::blocked_range<int64_t>(0, pixels, 256),
-                      [&](const tbb::blocked_range<int64_t>& r) {
-                        convert_input(k, x, dst, r.begin(), r.end());
-                      });
+    parallel_chunks(pixels, 256, [&](int64_t p0, int64_t p1) { convert_input(k, x, dst, p0, p1); });
     xin = dst;
   }
 
@@ -701,8 +693,8 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
   const int64_t tasks = pl.m_tasks * pl.n_tasks;
   const int64_t img_bytes = hw * k.row_bytes;
   const int64_t ohw = int64_t(k.OH) * k.OW;
-  // Tasks in channel-block-major order: a thread's consecutive tasks (TBB hands them out in
-  // ranges) mostly share their weights, which stay expanded (resident) and cached.
+  // Tasks in channel-block-major order: a thread's consecutive tasks (parallel_tasks hands them
+  // out in ranges) mostly share their weights, which stay expanded (resident) and cached.
   auto run_task = [&](int64_t task) {
     const TimelineSpan task_span(timeline, QConvTimeline::kTaskBegin);
     const int64_t ni = task / pl.m_tasks, mi = task % pl.m_tasks;
@@ -828,12 +820,7 @@ void qconv_run(const QConvKernel& k, int batch, const uint8_t* x, const void* re
     for (int64_t i = 0; i < tasks; ++i) run_task(i);
     return;
   }
-  tbb::parallel_for(
-      tbb::blocked_range<int64_t>(0, tasks, 1),
-      [&](const tbb::blocked_range<int64_t>& r) {
-        for (int64_t i = r.begin(); i < r.end(); ++i) run_task(i);
-      },
-      tbb::simple_partitioner());
+  parallel_tasks(tasks, run_task);
 }
 
 }  // namespace fgq::ops

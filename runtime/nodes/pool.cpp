@@ -83,10 +83,14 @@ Compiled compile_qglobal_avgpool(const NodeView& nv) {
 
 void register_pool(OpRegistry& r) {
   r.add({"MaxPool", {DType::F32}, [](const NodeView& nv) { return compile_pool_f32(nv, true); }});
-  r.add({"MaxPool", {DType::U8, DType::U4}, compile_maxpool_q});
+  OpKernelDef maxpool_q{"MaxPool", {DType::U8, DType::U4}, compile_maxpool_q};
+  maxpool_q.team_parallel = true;
+  r.add(maxpool_q);
   r.add({"AveragePool", {DType::F32}, [](const NodeView& nv) { return compile_pool_f32(nv, false); }});
   r.add({"GlobalAveragePool", {DType::F32}, compile_global_avgpool});
-  r.add({"QGlobalAveragePool", {DType::U8, DType::U4}, compile_qglobal_avgpool});
+  OpKernelDef gap_q{"QGlobalAveragePool", {DType::U8, DType::U4}, compile_qglobal_avgpool};
+  gap_q.team_parallel = true;
+  r.add(gap_q);
 }
 
 }  // namespace fgq::rt

@@ -121,6 +121,7 @@ void register_qconv(OpRegistry& r) {
   OpKernelDef qconv{"QConv", {DType::U8, DType::U4}, compile_qconv};
   qconv.in_place = true;
   qconv.in_place_input = 5;  // the residual
+  qconv.team_parallel = true;
   r.add(qconv);
 }
 

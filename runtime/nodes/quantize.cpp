@@ -46,8 +46,11 @@ Compiled compile_dequantize(const NodeView& nv) {
 void register_quantize(OpRegistry& r) {
   OpKernelDef quantize{"Quantize", {DType::F32}, compile_quantize};
   quantize.reads_caller_input = true;
+  quantize.team_parallel = true;
   r.add(quantize);
-  r.add({"Dequantize", {DType::U8, DType::S8, DType::U4}, compile_dequantize});
+  OpKernelDef dequantize{"Dequantize", {DType::U8, DType::S8, DType::U4}, compile_dequantize};
+  dequantize.team_parallel = true;
+  r.add(dequantize);
 }
 
 }  // namespace fgq::rt

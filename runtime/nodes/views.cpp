@@ -35,9 +35,13 @@ Compiled compile_view(const NodeView& nv) {
 
 void register_views(OpRegistry& r) {
   const std::vector<DType> any{DType::F32, DType::U8, DType::S8, DType::U4};
-  for (const char* op : {"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity"})
-    r.add({op, any, compile_view, true});
-  r.add({"Cast", {DType::F32}, compile_view, true});
+  auto add_view = [&r](const char* op, std::vector<DType> types) {
+    OpKernelDef def{op, std::move(types), compile_view, /*view=*/true};
+    def.team_parallel = true;  // no parallel loop
+    r.add(def);
+  };
+  for (const char* op : {"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity"}) add_view(op, any);
+  add_view("Cast", {DType::F32});
 }
 
 }  // namespace fgq::rt

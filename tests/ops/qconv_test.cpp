@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "fgq/error.h"
 #include "ops/conv2d.h"
 #include "ops/cpu_features.h"
+#include "ops/parallel_tasks.h"
 #include "ops/qconv/qconv.h"
 #include "ops/qtypes.h"
 #include "tests/ops/op_test_util.h"
@@ -567,18 +569,34 @@ Layer two_thread_layer(unsigned seed) {
   return L;
 }
 
-TEST_CASE("qconv paths: same bytes on 1 and 2 threads", "[qconv]") {
-  const Layer L = two_thread_layer(99);
-  const auto ref = run_reference(L);
-  for (Isa isa : fgq::ops::supported_isas())
-    for (int threads : {1, 2}) {
-      tbb::task_arena arena(threads);
-      std::vector<uint8_t> got;
-      bool guard = false;
-      arena.execute([&] { got = run_isa(isa, L, guard); });
-      INFO(fgq::ops::isa_name(isa) << " threads " << threads);
-      CHECK(got == ref);
-    }
+TEST_CASE("qconv paths: same bytes on 1 and 2 threads, on TBB and on a spinning team", "[qconv]") {
+  Layer dense;  // the first conv's path (dense padded image, converted in a parallel loop)
+  dense.p = params(3, 40, 40, 64, 7, 7, 2, 3);
+  dense.batch = 2;
+  std::mt19937 rng(3);
+  fill_random(dense, Weights::Full, rng);
+  Layer u4 = two_thread_layer(98);  // u4 input: unpacked in a parallel loop first
+  u4.p.in_type = QType::U4;
+  u4.p.in_zero = 0;
+  fill_random(u4, Weights::Ternary, rng);
+  for (const Layer& L : {two_thread_layer(99), dense, u4}) {
+    const auto ref = run_reference(L);
+    for (Isa isa : fgq::ops::supported_isas())
+      for (int threads : {1, 2})
+        for (bool team : {false, true}) {
+          tbb::task_arena arena(threads);
+          std::vector<uint8_t> got;
+          bool guard = false;
+          arena.execute([&] {
+            std::optional<fgq::ops::SpinTeam> t;
+            if (team) t.emplace(threads);
+            for (int rep = 0; rep < 3; ++rep) got = run_isa(isa, L, guard);
+          });
+          INFO(fgq::ops::isa_name(isa) << " threads " << threads << (team ? ", spinning team" : ", TBB") << ": "
+                                       << describe(L.p, L.batch));
+          CHECK(got == ref);
+        }
+  }
 }
 
 // Counts the hook's calls (thread-safe: tasks run on every thread of the arena).
