@@ -5,9 +5,10 @@
 #   ab_bench.sh [--rounds 12] [--reps 30] [--batch 1] [--threads 2]
 #               [--model out/bench_vs_ort/resnet50_int.onnx] BENCH_A BENCH_B [BENCH_C ...]
 # BENCH_*: fgq-bench executables (copy build/apps/fgq-bench aside before rebuilding) or wrapper
-# scripts that set environment variables and exec one. Each round runs every bench once
-# (whole network, --no-layers) and takes its median; prints per bench the median and minimum
-# over rounds and, against the first bench, in how many rounds it was faster.
+# scripts that set environment variables and exec one. Each round runs every bench once (whole
+# network, --no-layers; the order reversed every other round) and takes its median; prints per
+# bench the median and minimum over rounds and, against the first bench, in how many rounds it
+# was faster.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 rounds=12 reps=30 batch=1 threads=2 model="$root/out/bench_vs_ort/resnet50_int.onnx"
@@ -32,8 +33,16 @@ done
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+# The order within a round alternates (forward, then backward): on a noisy machine the slot in a
+# round can matter as much as the bench (the same binary twice, fixed order: 13 % apart).
+order=("${!benches[@]}")
 for r in $(seq 1 "$rounds"); do
-  for i in "${!benches[@]}"; do
+  if (( r % 2 == 0 )); then
+    mapfile -t order < <(printf '%s\n' "${!benches[@]}" | sort -rn)
+  else
+    order=("${!benches[@]}")
+  fi
+  for i in "${order[@]}"; do
     "${benches[$i]}" --model "$model" --batch "$batch" --threads "$threads" --reps "$reps" \
       --no-opencv --no-layers --json "$tmp/$i.json" > /dev/null 2> "$tmp/err" ||
       { echo "ab_bench: ${benches[$i]} failed:" >&2; cat "$tmp/err" >&2; exit 1; }
