@@ -326,3 +326,80 @@ TEST_CASE("integer pipeline: the input quantization reads the caller's buffer, n
   CHECK(std::equal(yb.begin(), yb.end(), copy.output(0)));
   CHECK_THROWS_WITH(ex.run(nullptr, 1), Catch::Contains("null input"));
 }
+
+namespace {
+
+// Layers big enough to run as several tasks on two threads (the mini ResNet's run on one):
+// x [-1, 3, 40, 40] -> conv 3x3/2 48 ch -> Relu -> conv 3x3 64 ch -> Relu -> conv 1x1 48 ch
+// + the first conv's output -> Relu -> MaxPool 2x2 -> GlobalAveragePool -> Flatten -> Gemm.
+Graph quantized_wide_net() {
+  test::OnnxBuilder b;
+  b.input("x", {-1, 3, 40, 40});
+  uint32_t seed = 70;
+  auto conv = [&](const std::string& name, const std::string& in, int K, int C, int k, int stride) {
+    b.init_f32(name + "_w", {K, C, k, k}, test::random_floats(size_t(K) * C * k * k, seed++, -0.3f, 0.3f));
+    b.init_f32(name + "_b", {K}, test::random_floats(K, seed++, -0.2f, 0.2f));
+    const int pad = k / 2;
+    b.node("Conv", {in, name + "_w", name + "_b"}, {name})
+        .ints("kernel_shape", {k, k})
+        .ints("strides", {stride, stride})
+        .ints("pads", {pad, pad, pad, pad});
+  };
+  conv("c1", "x", 48, 3, 3, 2);
+  b.node("Relu", {"c1"}, {"r1"});
+  conv("c2", "r1", 64, 48, 3, 1);
+  b.node("Relu", {"c2"}, {"r2"});
+  conv("c3", "r2", 48, 64, 1, 1);
+  b.node("Add", {"c3", "r1"}, {"sum"});
+  b.node("Relu", {"sum"}, {"r3"});
+  b.node("MaxPool", {"r3"}, {"pool"}).ints("kernel_shape", {2, 2}).ints("strides", {2, 2});
+  b.node("GlobalAveragePool", {"pool"}, {"gap"});
+  b.node("Flatten", {"gap"}, {"flat"}).i("axis", 1);
+  b.init_f32("fc_w", {10, 48}, test::random_floats(480, seed++, -0.5f, 0.5f));
+  b.init_f32("fc_b", {10}, test::random_floats(10, seed++, -0.1f, 0.1f));
+  b.node("Gemm", {"flat", "fc_w", "fc_b"}, {"logits"}).i("transB", 1);
+  b.output("logits");
+  const std::string bytes = b.bytes();
+  Graph g = prepare_graph(import_onnx_bytes(bytes.data(), bytes.size(), "wide_net"), /*fuse=*/false);
+  const auto calib = test::random_floats(size_t(8) * 3 * 40 * 40, 71, -2.f, 2.f);
+  quantize_graph(g, QuantOptions{}, calib.data(), 8);
+  return make_run_graph(g, RunMode::Integer).graph;
+}
+
+// Sets FGQ_SPIN_TEAM for the executors made while it lives.
+struct SpinTeamEnv {
+  explicit SpinTeamEnv(const char* v) { setenv("FGQ_SPIN_TEAM", v, 1); }
+  ~SpinTeamEnv() { unsetenv("FGQ_SPIN_TEAM"); }
+};
+
+}  // namespace
+
+TEST_CASE("integer pipeline: runs on the spinning team and on TBB's workers give the same bits") {
+  IsaGuard guard;
+  const Graph g = quantized_wide_net();
+  for (const Node& n : g.nodes) {  // an integer network throughout, so the run opens one team
+    INFO(n.name << " " << n.op);
+    CHECK((n.op == "QConv" || n.op == "MaxPool" || n.op == "QGlobalAveragePool" || n.op == "Quantize" ||
+           n.op == "Flatten"));
+  }
+  const auto x = test::random_floats(size_t(3) * 3 * 40 * 40, 72, -2.f, 2.f);
+  for (ops::Isa isa : ops::supported_isas()) {
+    INFO("isa " << ops::isa_name(isa));
+    ops::set_forced_isa(ops::isa_name(isa));
+    std::vector<float> tbb_bits;
+    {
+      const SpinTeamEnv off("0");
+      tbb_bits = run(g, x, 3);
+    }
+    Executor team(g, 3);  // FGQ_SPIN_TEAM unset: the team
+    for (int rep = 0; rep < 20; ++rep) {
+      team.run(x.data(), 3);
+      REQUIRE(std::equal(tbb_bits.begin(), tbb_bits.end(), team.output(0)));
+    }
+    // Batch 1, image by image, on either.
+    for (int i = 0; i < 3; ++i) {
+      team.run(x.data() + size_t(i) * 3 * 40 * 40, 1);
+      CHECK(std::equal(team.output(0), team.output(0) + 10, tbb_bits.begin() + 10 * i));
+    }
+  }
+}
