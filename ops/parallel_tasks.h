@@ -1,11 +1,10 @@
 #pragma once
 // The parallel loop of the integer kernels, and the spinning team it runs on during a network.
 //
-// TBB's workers go to sleep when a loop ends: every layer of a network then starts by waking
-// them, and a process competing for the CPUs takes a sleeping worker's CPU. Measured on ResNet-50
-// at batch 1 (2 threads): with a busy loop at nice 10 on the second CPU, one image went from 10
-// to 18 ms and 5,000 context switches a second, against 12.1 -> 12.8 ms for ONNX Runtime, whose
-// workers spin. A SpinTeam keeps its helpers spinning between loops for as long as it lives (the
+// TBB's workers yield and then sleep when a loop ends, and a process competing for the CPUs
+// takes an idle worker's CPU while the next layer waits for it. Measured on ResNet-50 at batch 1
+// (2 threads, Zen 4): with a busy loop at nice 10 on the second CPU one image went from 10 to
+// 18-20 ms, against 12.1 -> 12.8 ms for ONNX Runtime, whose workers spin; on a team, 12-14 ms. A SpinTeam keeps its helpers spinning between loops for as long as it lives (the
 // executor opens one for the run of an integer network); parallel_tasks hands a loop to the
 // calling thread's team when it has one, else to TBB.
 #include <cstdint>

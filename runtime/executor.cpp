@@ -5,12 +5,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
-
-#include <optional>
 
 #include "graph/error.h"
 #include "graph/shape_inference.h"
@@ -235,9 +234,9 @@ void Executor::run(const float* input, int batch) {
     std::memcpy(m.act[m.input], input, sizeof(float) * in_elems);
   }
   // Consecutive nodes whose loops a team can run share one spinning team (ops/parallel_tasks.h):
-  // its helpers wait for the next layer's tasks without sleeping. An observer runs any code
-  // between nodes, so it gets TBB's threads as they are. The isolation keeps this thread from
-  // picking up outside work (a decode task of fgq-run) while it waits for its own tasks.
+  // its helpers wait for the next layer's tasks without sleeping. With an observer (any code
+  // between nodes) the run stays on TBB's threads. The isolation keeps this thread from picking
+  // up outside work (a decode task of fgq-run) while it waits for its own tasks.
   const int threads = tbb::this_task_arena::max_concurrency();
   const bool teams = m.spin_team && threads > 1 && !m.observer;
   tbb::this_task_arena::isolate([&] {
