@@ -60,10 +60,27 @@ int64_t take_back(Part& p) {
   }
 }
 
-// After this long without a loop a helper yields its CPU on every idle turn, and so does the
-// owner waiting for a loop's last tasks: a network's gaps between layers and a layer's last
-// task are microseconds; longer waits mean the other thread is not running.
-constexpr auto kSpinBeforeYield = std::chrono::microseconds(50);
+// How a member waits (a helper for the next loop, the owner for a loop's last tasks): pause,
+// and once it has waited 50 us yield its CPU on every turn. A network's gaps between layers and
+// a layer's last task are microseconds; longer waits mean the other thread is not running (a
+// helper sharing the owner's CPU, under taskset or a CPU quota, would not run for a whole slice).
+class Backoff {
+ public:
+  void restart() { since_ = std::chrono::steady_clock::now(), turn_ = 0, yielding_ = false; }
+  void wait() {
+    if (++turn_ % 64 == 0) yielding_ = std::chrono::steady_clock::now() - since_ > kSpin;
+    if (yielding_)
+      std::this_thread::yield();
+    else
+      cpu_relax();
+  }
+
+ private:
+  static constexpr auto kSpin = std::chrono::microseconds(50);
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
+  unsigned turn_ = 0;
+  bool yielding_ = false;
+};
 
 }  // namespace
 
@@ -118,14 +135,8 @@ void SpinTeam::run(int64_t n, void (*fn)(const void*, int64_t), const void* ctx)
                                    std::memory_order_release);
   s.epoch.fetch_add(1, std::memory_order_release);
   work(0);
-  // The last tasks are the helpers': wait for them spinning, then yielding (a helper sharing
-  // this thread's CPU, under taskset or a CPU quota, would otherwise not run for a whole slice).
-  const auto waiting_since = std::chrono::steady_clock::now();
-  for (unsigned turn = 1; s.done.load(std::memory_order_acquire) < n; ++turn)
-    if (turn < 256 || std::chrono::steady_clock::now() - waiting_since < kSpinBeforeYield)
-      cpu_relax();
-    else
-      std::this_thread::yield();
+  Backoff backoff;  // the last tasks are the helpers'
+  while (s.done.load(std::memory_order_acquire) < n) backoff.wait();
   if (s.error) std::rethrow_exception(std::exchange(s.error, nullptr));
 }
 
@@ -150,22 +161,16 @@ void SpinTeam::help() {
   const int member = s.joined.fetch_add(1, std::memory_order_relaxed);
   if (member >= threads_) return;
   uint32_t seen = 0;
-  auto idle_since = std::chrono::steady_clock::now();
-  bool yielding = false;
-  for (unsigned turn = 1; !s.closed.load(std::memory_order_acquire); ++turn) {
+  Backoff backoff;
+  while (!s.closed.load(std::memory_order_acquire)) {
     const uint32_t e = s.epoch.load(std::memory_order_acquire);
-    if (e != seen) {
-      seen = e;
-      work(member);
-      idle_since = std::chrono::steady_clock::now();
-      yielding = false;
+    if (e == seen) {
+      backoff.wait();
       continue;
     }
-    if (turn % 64 == 0) yielding = std::chrono::steady_clock::now() - idle_since > kSpinBeforeYield;
-    if (yielding)
-      std::this_thread::yield();
-    else
-      cpu_relax();
+    seen = e;
+    work(member);
+    backoff.restart();
   }
 }
 

@@ -594,8 +594,9 @@ int run_threads(const QConvKernel& k, int batch) {
   return parallel_threads();
 }
 
-// TBB's simple partitioner halves the task range, so with T threads thread j runs about tasks
-// [j * tasks / T, (j + 1) * tasks / T): part j. -1 unless `task` is the last of a part.
+// parallel_tasks (a team, or TBB's simple partitioner halving the range) gives thread j of T
+// about tasks [j * tasks / T, (j + 1) * tasks / T): part j. -1 unless `task` is the last of a
+// part.
 int part_ending_at(int64_t task, int64_t tasks, int threads) {
   for (int j = 0; j < threads; ++j)
     if (task + 1 == (j + 1) * tasks / threads) return j;

@@ -94,7 +94,7 @@ size_t qconv_scratch_bytes(const QConvKernel& k, int batch);
 // Runs `batch` images: x, residual and y point at image 0, images follow each other densely
 // (H*W*qpixel_bytes(type, C) bytes for x, OH*OW*qpixel_bytes(type, K) for residual and an
 // integer y; a F32 y is [batch][K][OH][OW] floats).
-// Parallel over tiles with TBB in the caller's task arena. scratch: qconv_scratch_bytes(batch)
+// Parallel over tiles with ops::parallel_tasks (the caller's spinning team, else its TBB arena). scratch: qconv_scratch_bytes(batch)
 // bytes, 64-byte aligned (may be null when that is 0). residual must be null iff !has_residual.
 // y may be the residual itself (in place) when res_type == out_type; never the input.
 // Throws fgq::Error on a null pointer, batch < 1, or a residual given to a layer without one
@@ -118,8 +118,8 @@ class QConvTimeline {
 void qconv_set_timeline(QConvTimeline* timeline);
 
 // The packed weights a thread starts layer k with when it ran part `part` of the previous
-// layer's `parts` (TBB hands thread j about the j-th of `parts` equal parts of a layer's tasks,
-// and of the next layer's): what qconv_run(..., next = &k) prefetches. Null, 0 when unknown
+// layer's `parts` (parallel_tasks hands thread j about the j-th of `parts` equal parts of a
+// layer's tasks, and of the next layer's): what qconv_run(..., next = &k) prefetches. Null, 0 when unknown
 // (not the avx512vnni path, part outside the threads k runs on).
 std::pair<const void*, size_t> qconv_first_weights(const QConvKernel& k, int batch, int part,
                                                    int parts);

@@ -578,8 +578,8 @@ extern "C" void fgq_qconv_ukernel_avx512vnni(const Layer* layer, const Task* tas
     // While the tiles run over this block, the next block's weights are prefetched into L2,
     // a slice per tile: weights bigger than the caches stream from memory in the background
     // instead of stalling the next block's first tile. The next block in memory, past the
-    // task's channels too when the thread's next task starts there (Task::prefetch_past: TBB
-    // hands a thread consecutive tasks). Not with 1 or 2 tiles (a fully connected layer): they
+    // task's channels too when the thread's next task starts there (Task::prefetch_past: the
+    // driver hands a thread consecutive tasks). Not with 1 or 2 tiles (a fully connected layer): they
     // stream the weights themselves, the hardware prefetcher follows.
     const int rest = L.kpad - n - kBlockVnni;  // channels of the layer after this block
     const bool last = n + kBlockVnni >= T.n1;

@@ -1,6 +1,6 @@
 #pragma once
 // Private to ops/qconv: the plain-data interface between the driver (qconv.cpp: validation,
-// packing, indirection, tiling, TBB) and the per-ISA micro-kernels (qconv_scalar.cpp,
+// packing, indirection, tiling, threads) and the per-ISA micro-kernels (qconv_scalar.cpp,
 // qconv_avx2.cpp, qconv_avx512vnni.cpp). Those files are compiled with different -march flags,
 // so this header holds only plain structs and function declarations: nothing inline, no
 // templates, no standard-library types (the linker would keep one copy of such code, possibly
